@@ -1,0 +1,163 @@
+"""The `course` command. It wires the pipeline together and has no logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from build_tools.source import SourceError
+
+app = typer.Typer(help="Build, check, serve, publish and grade the course.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+ONLY_HELP = "Sections to include: numbers (1, 01) or file stems. Repeat the option or list several."
+
+
+def _only(values: Optional[List[str]]) -> Optional[List[str]]:
+    if not values:
+        return None
+    return [v for value in values for v in re.split(r"[,\s]+", value) if v]
+
+
+def _fail_on_source_errors(err: SourceError) -> None:
+    for problem in err.problems:
+        console.print(problem, markup=False, highlight=False)
+    console.print(f"[red]{len(err.problems)} problem(s) in the course sources; nothing was written.[/]")
+    raise typer.Exit(2)
+
+
+@app.command()
+def build(
+    fast: bool = typer.Option(False, "--fast", help="Quick preview: pass FAST=True to every notebook."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help=ONLY_HELP),
+    extra: Optional[List[str]] = typer.Argument(None, hidden=True),
+    no_site: bool = typer.Option(False, "--no-site", help="Only the notebooks, not the site."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Split every section into notebooks, execute the solutions (cached) and build the site."""
+    from build_tools.build import Paths, build as run_build, find_root
+    from build_tools.execute import ExecutionFailed
+
+    paths = Paths(root or find_root())
+    try:
+        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console)
+    except SourceError as err:
+        _fail_on_source_errors(err)
+    except ExecutionFailed as err:
+        console.print(str(err), markup=False, highlight=False)
+        console.print("[red]build failed: a notebook cell raised an error (above)[/]")
+        raise typer.Exit(1)
+    executed = report.executed
+    if executed:
+        console.print(f"[green]built[/] in {report.seconds:.1f} s; executed {len(executed)} notebook(s): {', '.join(executed)}")
+    else:
+        console.print(f"[green]built[/] in {report.seconds:.1f} s; executed no notebook (all cached)")
+
+
+@app.command()
+def check(
+    fast: bool = typer.Option(False, "--fast", help="Run the notebooks with FAST=True."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help=ONLY_HELP),
+    extra: Optional[List[str]] = typer.Argument(None, hidden=True),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Prove the tests: solutions pass every public and hidden test; stubs fail every graded test cleanly."""
+    from build_tools.build import Paths, find_root, load_all, section_files, select
+    from build_tools.check import check_section
+
+    paths = Paths(root or find_root())
+    try:
+        wanted = {p.stem for p in select(section_files(paths), _only((only or []) + (extra or [])))}
+        sections = [s for s in load_all(section_files(paths)) if s.stem in wanted]
+    except SourceError as err:
+        _fail_on_source_errors(err)
+    all_ok = True
+    for section in sections:
+        with console.status(f"checking {section.stem}…"):
+            result = check_section(section, fast=fast)
+        table = Table(title=f"{section.stem}: {result.exercises} exercises, {len(result.tests)} graded tests")
+        for column in ("graded test", "points", "solution", "stub"):
+            table.add_column(column)
+        for t in result.tests:
+            table.add_row(t.name, f"{t.points:g}",
+                          "[green]passes[/]" if t.solution_ok else f"[red]FAILS[/] {t.solution_message}",
+                          f"[green]fails:[/] {t.stub_message}" if t.stub_fails else f"[red]{t.stub_message}[/]")
+        console.print(table)
+        for problem in result.problems:
+            console.print(f"  [red]problem:[/] {problem}", highlight=False)
+        all_ok &= result.ok
+    if not all_ok:
+        console.print("[red]course check failed[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]course check passed[/] for {len(sections)} section(s)")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Serve the built site on http://127.0.0.1:PORT (run `course build` first)."""
+    from build_tools.build import Paths, find_root
+
+    html = Paths(root or find_root()).book / "_build" / "html"
+    if not (html / "index.html").exists():
+        console.print("[red]no built site: run `course build` (or `course build --fast`) first[/]")
+        raise typer.Exit(1)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    console.print(f"serving {html} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def new(
+    name: str = typer.Argument(..., help="Short name, e.g. 'attention_superposition'."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Scaffold a new section source file from the template (next free number)."""
+    from build_tools.build import Paths, find_root, section_files
+    from build_tools.scaffold import scaffold
+
+    paths = Paths(root or find_root())
+    try:
+        path = scaffold(paths.sources, name, section_files(paths))
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    console.print(f"created {path}; try `course check --fast --only {path.stem[:2]}`")
+
+
+try:  # the grader registers its own command
+    from grader.cli import grade as _grade
+
+    app.command("grade")(_grade)
+except ImportError:
+    pass
+
+try:  # section 7's assets (model, tokenizer, SAEs)
+    from build_tools.lm_assets import assets_command as _assets
+
+    app.command("assets")(_assets)
+except ImportError:
+    pass
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

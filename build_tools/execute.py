@@ -1,0 +1,140 @@
+"""Execute a section's notebook with papermill, cached on what can change its outputs.
+
+The story: hash the code → reuse a cached run if there is one → otherwise parameterise with
+FAST/SEED and run with papermill in a scratch folder → keep the results it wrote → cache it.
+Markdown edits do not change the key: a cached run is re-dressed with the new text.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from build_tools.atomic import copy_file, write_notebook
+
+
+class ExecutionFailed(Exception):
+    pass
+
+
+@dataclass
+class Executed:
+    nb: nbformat.NotebookNode
+    cached: bool
+    seconds: float
+    key: str
+
+
+def cache_key(nb, parameters: dict, lock_text: str) -> str:
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode())
+            digest.update(b"\0")
+    digest.update(json.dumps(parameters, sort_keys=True).encode())
+    digest.update(lock_text.encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()[:24]
+
+
+def _merge_outputs(fresh, cached):
+    """Give the fresh notebook (new markdown) the outputs of the cached run (same code)."""
+    out = copy.deepcopy(fresh)
+    injected = [c for c in cached.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    ran = [c for c in cached.cells if c.cell_type == "code" and c not in injected]
+    fresh_code = [c for c in out.cells if c.cell_type == "code"]
+    assert len(ran) == len(fresh_code), "cache key matched but code cells differ"
+    cells = []
+    for cell in out.cells:
+        if cell.cell_type == "code":
+            old = ran.pop(0)
+            cell.outputs = old.outputs
+            cell.execution_count = old.execution_count
+            if "execution" in old.metadata:
+                cell.metadata["execution"] = old.metadata["execution"]
+        cells.append(cell)
+        if "parameters" in cell.metadata.get("tags", []) and injected:
+            cells.append(copy.deepcopy(injected[0]))
+    out.cells = cells
+    out.metadata["papermill"] = cached.metadata.get("papermill", {})
+    return out
+
+
+def _describe_failure(err: PapermillExecutionError, output_path: Path, stem: str) -> str:
+    where = f"cell {err.cell_index}"
+    try:
+        nb = nbformat.read(output_path, as_version=4)
+        course = nb.cells[err.cell_index].metadata.get("course", {})
+        if course.get("origin"):
+            where += f" (source {course['origin']}:{course['line']})"
+    except Exception:
+        pass
+    # papermill's own error text holds the cell source and the traceback.
+    return f"section {stem}: {where} failed\n{err}"
+
+
+def execute(
+    nb,
+    *,
+    stem: str,
+    section_number: int,
+    parameters: dict,
+    lock_text: str,
+    cache_dir: Path,
+    results_dir: Path,
+    work_dir: Path,
+    timeout: int | None = None,
+) -> Executed:
+    key = cache_key(nb, parameters, lock_text)
+    cached_nb = cache_dir / f"{stem}-{key}.ipynb"
+    cached_results = cache_dir / f"{stem}-{key}.results.json"
+    results_file = results_dir / f"section{section_number}.json"
+    if cached_nb.exists():
+        merged = _merge_outputs(nb, nbformat.read(cached_nb, as_version=4))
+        if cached_results.exists():
+            copy_file(cached_results, results_file)
+        return Executed(merged, cached=True, seconds=0.0, key=key)
+
+    scratch = work_dir / stem
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "results").mkdir(parents=True)
+    input_path, output_path = scratch / f"{stem}.input.ipynb", scratch / f"{stem}.ipynb"
+    nbformat.write(nb, input_path)
+    env = {"COURSE_BUILD": "1", "COURSE_RESULTS_DIR": str((scratch / "results").resolve()),
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(input_path), str(output_path), parameters=parameters, kernel_name="python3",
+            cwd=str(scratch), progress_bar=False, log_output=False, execution_timeout=timeout,
+        )
+    except PapermillExecutionError as err:
+        raise ExecutionFailed(_describe_failure(err, output_path, stem)) from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - start
+    executed = nbformat.read(output_path, as_version=4)
+    produced = scratch / "results" / f"section{section_number}.json"
+    if produced.exists():
+        copy_file(produced, cached_results)
+        copy_file(produced, results_file)
+    write_notebook(cached_nb, executed)  # last: only a complete run becomes a cache entry
+    shutil.rmtree(scratch, ignore_errors=True)
+    return Executed(executed, cached=False, seconds=seconds, key=key)
