@@ -29,7 +29,7 @@ def _only(values: Optional[List[str]]) -> Optional[List[str]]:
 
 def _fail_on_source_errors(err: SourceError) -> None:
     for problem in err.problems:
-        console.print(problem, markup=False, highlight=False)
+        print(problem)  # plain print: a path:line must never be wrapped
     console.print(f"[red]{len(err.problems)} problem(s) in the course sources; nothing was written.[/]")
     raise typer.Exit(2)
 
@@ -52,7 +52,7 @@ def build(
     except SourceError as err:
         _fail_on_source_errors(err)
     except ExecutionFailed as err:
-        console.print(str(err), markup=False, highlight=False)
+        print(str(err), flush=True)
         console.print("[red]build failed: a notebook cell raised an error (above)[/]")
         raise typer.Exit(1)
     executed = report.executed

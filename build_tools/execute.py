@@ -52,7 +52,7 @@ def _merge_outputs(fresh, cached):
     """Give the fresh notebook (new markdown) the outputs of the cached run (same code)."""
     out = copy.deepcopy(fresh)
     injected = [c for c in cached.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    ran = [c for c in cached.cells if c.cell_type == "code" and c not in injected]
+    ran = [c for c in cached.cells if c.cell_type == "code" and not any(c is i for i in injected)]
     fresh_code = [c for c in out.cells if c.cell_type == "code"]
     assert len(ran) == len(fresh_code), "cache key matched but code cells differ"
     cells = []
@@ -61,11 +61,11 @@ def _merge_outputs(fresh, cached):
             old = ran.pop(0)
             cell.outputs = old.outputs
             cell.execution_count = old.execution_count
-            if "execution" in old.metadata:
-                cell.metadata["execution"] = old.metadata["execution"]
         cells.append(cell)
         if "parameters" in cell.metadata.get("tags", []) and injected:
-            cells.append(copy.deepcopy(injected[0]))
+            params_cell = copy.deepcopy(injected[0])
+            params_cell.id = "injected-parameters"  # papermill picks a random id: keep pages stable
+            cells.append(params_cell)
     out.cells = cells
     out.metadata["papermill"] = cached.metadata.get("papermill", {})
     return out
@@ -137,4 +137,5 @@ def execute(
         copy_file(produced, results_file)
     write_notebook(cached_nb, executed)  # last: only a complete run becomes a cache entry
     shutil.rmtree(scratch, ignore_errors=True)
-    return Executed(executed, cached=False, seconds=seconds, key=key)
+    # Same path as a cache hit, so a rebuild produces byte-identical pages.
+    return Executed(_merge_outputs(nb, executed), cached=False, seconds=seconds, key=key)

@@ -43,6 +43,7 @@ def make_page(executed, stem: str, meta: dict, links: dict, titles: dict):
             _tag(cell, "hide-input")
     block = nbformat.v4.new_markdown_cell(links_block(stem, meta, links, titles))
     block.metadata["course"] = {"links": True}
+    block.id = "course-links"  # fixed, so that rebuilding gives the same page
     first_md = next((i for i, c in enumerate(out.cells) if c.cell_type == "markdown"), -1)
     out.cells.insert(first_md + 1, block)
     return out

@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make book` and `make test`. Everything else is set-up they share.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+FAST ?=
+FAST_FLAG := $(if $(FAST),--fast,)
+
+.PHONY: setup book test check serve bench lock clean system-deps
+
+setup: $(STAMP) ## create .venv, install torch first, then the pinned project (idempotent)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip<27"
+	# torch first: 2.13.0 is the local CPU wheel; anything else would pull a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c requirements.lock -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+system-deps: ## Debian packages for browser tests and the grading sandbox
+	@command -v chromium >/dev/null && command -v bwrap >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium bubblewrap)
+
+book: setup ## build every section (full mode; FAST=1 for a quick preview) and the site
+	$(VENV)/bin/course build $(FAST_FLAG)
+
+check: setup ## prove the tests: solutions pass, stubs fail cleanly
+	$(VENV)/bin/course check --fast
+
+test: setup ## the test suite
+	$(VENV)/bin/python -m pytest -q
+
+serve: ## serve the built site on 127.0.0.1:8000
+	$(VENV)/bin/course serve
+
+bench: setup ## benchmarks (not part of `make test`)
+	$(VENV)/bin/python -m bench
+
+lock: ## re-resolve requirements.in into requirements.lock
+	python3 -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install -q torch==2.13.0 && \
+	  /tmp/lock-venv/bin/pip install -q -r requirements.in && \
+	  /tmp/lock-venv/bin/pip freeze | sed 's/+cpu//' > requirements.lock
+
+clean:
+	rm -rf dist book/_build book/generated

@@ -1,0 +1,43 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+COURSE = [sys.executable, "-m", "build_tools.cli"]
+
+
+def make_project(dest: Path, sections=("01_fixture.py",)) -> Path:
+    """A small course project: the real config, site pages and helpers, plus fixture sections."""
+    (dest / "source_exercises").mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", dest)
+    shutil.copy(REPO / "requirements.lock", dest)
+    (dest / "book" / "_static").mkdir(parents=True)
+    for md in (REPO / "book").glob("*.md"):
+        shutil.copy(md, dest / "book")
+    shutil.copy(REPO / "book" / "_static" / "course.css", dest / "book" / "_static")
+    shutil.copytree(REPO / "course_helpers", dest / "course_helpers",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in sections:
+        shutil.copy(FIXTURES / "source_exercises" / name, dest / "source_exercises" / name)
+    return dest
+
+
+def run_course(*args, cwd: Path, check=True, timeout=900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([*COURSE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"course {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def built_fixture(tmp_path_factory):
+    """The fixture project built once with `course build --fast` (shared by e2e and browser tests)."""
+    root = make_project(tmp_path_factory.mktemp("course") / "proj")
+    first = run_course("build", "--fast", cwd=root)
+    return root, first
