@@ -147,12 +147,27 @@ try:  # the grader registers its own command
 except ImportError:
     pass
 
-try:  # section 7's assets (model, tokenizer, SAEs)
-    from build_tools.lm_assets import assets_command as _assets
+@app.command()
+def assets(
+    check: bool = typer.Option(False, "--check", help="Only verify the committed assets against their checksum manifest."),
+    scale: str = typer.Option("full", help="full (the committed assets) or toy (seconds; for tests)."),
+    out: Path = typer.Option(None, help="Output folder (default: assets/lm)."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Section 7's language model, tokenizer and SAEs: rebuild them (corpus → tokenizer → model → SAEs) or --check them."""
+    from build_tools.build import find_root
+    from build_tools import lm_assets  # heavy (torch, TransformerLens): imported only here
 
-    app.command("assets")(_assets)
-except ImportError:
-    pass
+    folder = out or (root or find_root()) / "assets" / "lm"
+    if check:
+        problems = lm_assets.check_assets(folder)
+        for problem in problems:
+            print(problem)
+        if problems:
+            raise typer.Exit(1)
+        console.print(f"[green]assets OK[/] ({folder})")
+        return
+    lm_assets.build_assets(folder, scale=scale)
 
 
 def main() -> None:
