@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ class SectionCheck:
     tests: list[TestOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     exercises: int = 0
+    results: dict = field(default_factory=dict)  # what the solution run saved with save_results
 
     @property
     def ok(self) -> bool:
@@ -52,8 +54,11 @@ def _error_of(cell) -> tuple[str, str] | None:
     return None
 
 
-def run_notebook(nb, parameters: dict, timeout: int = 900) -> tuple[nbformat.NotebookNode, str | None]:
-    """Execute with errors allowed. Returns (notebook, None) or (notebook, why the kernel died)."""
+def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None = None):
+    """Execute with errors allowed. Returns (notebook, None) or (notebook, why the kernel died).
+
+    Whatever the notebook saves with save_results is merged into ``results``.
+    """
     nb = parameterize_notebook(nb, parameters)
     scratch = Path(tempfile.mkdtemp(prefix="course-check-"))
     saved = os.environ.get("COURSE_RESULTS_DIR")
@@ -62,6 +67,9 @@ def run_notebook(nb, parameters: dict, timeout: int = 900) -> tuple[nbformat.Not
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(scratch)}})
         client.execute()
+        if results is not None:
+            for path in sorted((scratch / "results").glob("*.json")):
+                results.update(json.loads(path.read_text()))
         return nb, None
     except DeadKernelError as err:
         return nb, f"the kernel died: {err}"
@@ -84,7 +92,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     result.exercises = sum(1 for c in section.nb.cells if "exercise" in c.metadata["course"])
     params = {"FAST": fast}
 
-    solved, died = run_notebook(pipeline.grader_source_notebook(section), params)
+    solved, died = run_notebook(pipeline.grader_source_notebook(section), params, results=result.results)
     if died:
         result.problems.append(f"solution notebook: {died}")
     for cell in solved.cells:
