@@ -123,6 +123,43 @@ def serve(
 
 
 @app.command()
+def publish(
+    to: Path = typer.Option(None, "--to", help="Write the deployable tree into this folder (any static host)."),
+    to_branch: str = typer.Option(None, "--to-branch", help="Commit the tree to this git branch (e.g. gh-pages)."),
+    remote: str = typer.Option("origin", "--remote", help="Git remote to push the branch to."),
+    version: str = typer.Option(None, "--version", help="Also keep a frozen copy under vX.Y/."),
+    fast: bool = typer.Option(False, "--fast", help="Publish a FAST build (previews and tests)."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Build if stale, then publish the site, notebooks and assets at stable URLs."""
+    from build_tools.build import Paths, build as run_build, find_root
+    from build_tools.execute import ExecutionFailed
+    from build_tools.publish import VERSION, publish_to_branch, publish_to_dir
+
+    if (to is None) == (to_branch is None):
+        console.print("[red]give exactly one of --to DIR or --to-branch BRANCH[/]")
+        raise typer.Exit(2)
+    if version and not VERSION.match(version):
+        console.print(f"[red]--version must look like 1.2 (got {version!r})[/]")
+        raise typer.Exit(2)
+    paths = Paths(root or find_root())
+    try:
+        report = run_build(paths, fast=fast, console=console)  # cached: a no-op when nothing changed
+    except SourceError as err:
+        _fail_on_source_errors(err)
+    except ExecutionFailed as err:
+        print(str(err), flush=True)
+        raise typer.Exit(1)
+    html = paths.book / "_build" / "html"
+    if to is not None:
+        dest = publish_to_dir(paths.root, html, Path(to).resolve(), version)
+        console.print(f"[green]published[/] to {dest}")
+    else:
+        commit = publish_to_branch(paths.root, html, to_branch, remote, version)
+        console.print(f"[green]published[/] {commit[:10]} to {remote}/{to_branch}")
+
+
+@app.command()
 def new(
     name: str = typer.Argument(..., help="Short name, e.g. 'attention_superposition'."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
