@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import lzma
 import math
@@ -55,6 +54,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # course_helpers (imported lazily: `--check` needs no torch)
+    sys.path.insert(0, str(REPO))
 ASSET_DIR = REPO / "assets" / "lm"
 CACHE_DIR = REPO / ".course_cache" / "lm"
 EOT = "<|endoftext|>"  # separates documents and doubles as BOS; token id 0
@@ -128,17 +129,23 @@ class Scale:
     model_steps: int = 12_000
     model_batch: int = 256
     model_lr: float = 2e-3
-    # SAEs
+    bf16: bool = True  # bfloat16 autocast for the model's training (~4x faster matmuls on CPU too)
+    # SAEs. A short calibration run over a wide grid of L1 coefficients (one instance each) finds the
+    # coefficient whose L0 is closest to `target_l0`; the real run then trains n_l1 coefficients
+    # around it (ratio `l1_spread`) x n_seeds seeds, and the one closest to the target is kept.
     sae_mult: int = 8
-    l1_coeffs: tuple[float, ...] = (2e-4, 4e-4, 8e-4, 1.6e-3)
-    n_seeds: int = 2
     target_l0: float = 30.0
-    sae_steps: int = 30_000
+    l1_grid: tuple[float, ...] = (1e-4, 2e-4, 4e-4, 8e-4, 1.6e-3, 3.2e-3, 6.4e-3, 1.28e-2)
+    calib_steps: int = 2000
+    n_l1: int = 3
+    l1_spread: float = 1.4
+    n_seeds: int = 2
+    sae_steps: int = 25_000
     sae_batch: int = 4096
     sae_lr: float = 4e-4
     dead_window: int = 1000
     resample_every: int = 5000
-    resample_until: int = 20_000
+    resample_until: int = 15_000
     buffer_rows: int = 2048  # sequences per refill of the shuffled activation buffer
     eval_rows: int = 1024  # held-out rows for the final metrics
     eval_batch: int = 64
@@ -147,12 +154,14 @@ class Scale:
 SCALES = {
     # What built the committed assets (one GPU, a few minutes).
     "full": Scale(FULL_SOURCES),
-    # The same recipe sized for 2 CPU cores: ~10 min model, ~6 min SAEs (measured on this machine kind).
+    # The same recipe sized for 2 CPU cores (~10 min model, ~10 min SAEs): a weaker model and SAEs.
     "cpu": Scale(
         FULL_SOURCES,
         model_steps=2400,
         model_batch=32,
-        l1_coeffs=(8e-4,),
+        l1_grid=(2e-4, 8e-4, 3.2e-3, 1.28e-2),
+        calib_steps=150,
+        n_l1=1,
         sae_steps=1500,
         sae_batch=1024,
         dead_window=200,
@@ -173,15 +182,19 @@ SCALES = {
         n_ctx=32,
         model_steps=40,
         model_batch=16,
+        bf16=False,
         sae_mult=2,
-        l1_coeffs=(1e-3, 4e-3),
-        sae_steps=60,
+        target_l0=10.0,
+        l1_grid=(1e-3, 1e-2),
+        calib_steps=10,
+        n_l1=2,
+        sae_steps=40,
         sae_batch=256,
         sae_lr=1e-3,
         dead_window=10,
         resample_every=20,
-        resample_until=40,
-        buffer_rows=16,
+        resample_until=30,
+        buffer_rows=64,
         eval_rows=16,
         eval_batch=8,
     ),
@@ -380,6 +393,17 @@ def build_token_arrays(scale: Scale, cache_dir: Path, seed: int = 0) -> Path:
         log(f"{split}: {arrays[f'{split}_tokens'].shape[0]} rows, {n_tok / 1e6:.2f} M document tokens, Django {share:.1%}")
     meta = [{k: d[k] for k in ("source", "path", "kind", "django")} for d in docs]
     (cache_dir / "doc_meta.json").write_text(json.dumps(meta))
+    stats = {"n_documents": len(docs), "megabytes": sum(len(d["text"].encode()) for d in docs) / 1e6,
+             "tokens": int(sum(len(e) for e in encoded)), "tokenize_seconds": time.time() - t0}
+    for split in ("train", "heldout"):
+        ids = arrays[f"{split}_docs"]
+        stats[f"{split}_rows"] = int(arrays[f"{split}_tokens"].shape[0])
+        stats[f"{split}_django_share"] = float(is_django[ids[ids >= 0]].mean())
+    by_source: dict[str, int] = {}
+    for d, e in zip(docs, encoded):
+        by_source[d["source"]] = by_source.get(d["source"], 0) + len(e)
+    stats["tokens_by_source"] = by_source
+    (cache_dir / "corpus_stats.json").write_text(json.dumps(stats, indent=2))
     np.savez(out, **arrays)
     return out
 
@@ -407,15 +431,6 @@ def model_config_dict(scale: Scale, seed: int = 0) -> dict:
     )
 
 
-def make_hf_tokenizer(tokenizer_json: Path):
-    """Wrap the `tokenizers` JSON for TransformerLens (it wants a transformers tokenizer)."""
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_json), bos_token=EOT, eos_token=EOT, pad_token=EOT, unk_token=EOT
-    )
-
-
 def make_model(config: dict, tokenizer_json: Path | None = None, device: str = "cpu"):
     quiet_transformer_lens()
     with warnings.catch_warnings():
@@ -423,7 +438,9 @@ def make_model(config: dict, tokenizer_json: Path | None = None, device: str = "
         from transformer_lens import HookedTransformer, HookedTransformerConfig
 
         cfg = HookedTransformerConfig(**config, device=device)
-        tokenizer = make_hf_tokenizer(tokenizer_json) if tokenizer_json is not None else None
+        from course_helpers.lm import tokenizer_from_file  # the loader the course itself uses
+
+        tokenizer = tokenizer_from_file(tokenizer_json) if tokenizer_json is not None else None
         model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=True)
     return model
 
@@ -436,10 +453,10 @@ def lr_at(step: int, steps: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def autocast(device: str):
+def autocast(device: str, enabled: bool = True):
     import torch
 
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
 def fit_steps(steps: int, step_fn: Callable[[int], None], max_seconds: float | None, probe: int = 30) -> int:
@@ -473,7 +490,7 @@ def train_model(model, train_tokens: np.ndarray, scale: Scale, device: str, seed
         for group in opt.param_groups:
             group["lr"] = scale.model_lr * lr_at(step, state["steps"], warmup)
         batch = tokens[torch.randint(0, len(tokens), (scale.model_batch,), generator=gen)].to(device)
-        with autocast(device):
+        with autocast(device, scale.bf16):
             loss = model(batch, return_type="loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -509,10 +526,10 @@ class ActivationBuffer:
     teach the SAE a handful of BOS latents. Each instance gets its own stream of activations.
     """
 
-    def __init__(self, model, tokens: np.ndarray, n_inst: int, rows: int, batch: int, device: str, seed: int):
+    def __init__(self, model, tokens: np.ndarray, n_inst: int, rows: int, device: str, seed: int):
         import torch
 
-        self.model, self.n_inst, self.rows, self.batch, self.device = model, n_inst, rows, batch, device
+        self.model, self.n_inst, self.rows, self.device = model, n_inst, rows, device
         self.tokens = torch.from_numpy(tokens.astype(np.int64))
         self.gen = torch.Generator().manual_seed(seed)
         self.buffer = torch.empty(0, n_inst, model.cfg.d_mlp, device=device)
@@ -540,41 +557,24 @@ class ActivationBuffer:
         return out
 
 
-def train_saes(model, train_tokens: np.ndarray, scale: Scale, device: str, seed: int, max_seconds: float | None = None):
-    """Train len(l1_coeffs) x n_seeds SAEs as instances of one `SparseAutoencoder`.
-
-    Instance i has L1 coefficient l1_coeffs[i // n_seeds] and its own random initialisation and data.
-    """
+def _train_sae_instances(model, train_tokens, scale: Scale, l1: list[float], steps: int, device: str, seed: int,
+                         resample: bool = True, progress: bool = True):
+    """One `SparseAutoencoder` whose instance i has L1 coefficient l1[i]; trained with section 6's loop."""
     import torch
 
-    sys.path.insert(0, str(REPO))
     from course_helpers.sae import SAEConfig, SparseAutoencoder, train_sae
 
-    l1 = torch.tensor([c for c in scale.l1_coeffs for _ in range(scale.n_seeds)], device=device)
-    n_inst = len(l1)
     torch.manual_seed(seed)
-    cfg = SAEConfig(n_inst=n_inst, d_in=scale.d_mlp, d_sae=scale.d_mlp * scale.sae_mult, l1_coeff=l1)
+    n_inst = len(l1)
+    # A tensor L1 coefficient broadcasts over instances in the SAE's loss: one coefficient per instance.
+    cfg = SAEConfig(n_inst=n_inst, d_in=scale.d_mlp, d_sae=scale.d_mlp * scale.sae_mult,
+                    l1_coeff=torch.tensor(l1, device=device))
     sae = SparseAutoencoder(cfg, device=device)
-    sample_h = ActivationBuffer(model, train_tokens, n_inst, scale.buffer_rows, scale.sae_batch, device, seed)
+    sample_h = ActivationBuffer(model, train_tokens, n_inst, scale.buffer_rows, device, seed)
     with torch.no_grad():
         # Start b_dec at the data's mean: the SAE then spends no early steps finding the centre.
         sae.b_dec.copy_(sample_h(scale.sae_batch * 4).mean(0))
-    steps = scale.sae_steps
-    if max_seconds is not None:  # measure a few steps on a scratch copy, then size the run
-        import copy
-
-        scratch = copy.deepcopy(sae)
-        t0 = time.time()
-        train_sae(scratch, sample_h, steps=20, batch_size=scale.sae_batch, lr=scale.sae_lr, progress=False)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        per_step = (time.time() - t0) / 20
-        if steps * per_step > max_seconds:
-            steps = int(max_seconds / per_step)
-            log(f"time budget: cutting SAE training to {steps} steps ({per_step * 1e3:.1f} ms/step)")
-        del scratch
     frac = steps / scale.sae_steps
-    t0 = time.time()
     sae_log = train_sae(
         sae,
         sample_h,
@@ -582,14 +582,56 @@ def train_saes(model, train_tokens: np.ndarray, scale: Scale, device: str, seed:
         batch_size=scale.sae_batch,
         lr=scale.sae_lr,
         log_every=max(1, steps // 100),
-        dead_window=scale.dead_window,
-        resample="advanced",
+        dead_window=min(scale.dead_window, max(1, steps // 4)),
+        resample="advanced" if resample else None,
         resample_every=max(scale.dead_window + 1, int(scale.resample_every * frac)),
         resample_until=int(scale.resample_until * frac),
+        progress=progress,
     )
-    seconds = time.time() - t0
-    log(f"SAEs: {n_inst} instances x {steps} steps x {scale.sae_batch} in {seconds:.0f}s")
-    return sae, sae_log, {"steps": steps, "seconds": seconds}
+    return sae, sae_log
+
+
+def calibrate_l1(model, train_tokens, scale: Scale, device: str, seed: int) -> tuple[float, dict]:
+    """Short run over `l1_grid`; the coefficient whose L0 would hit `target_l0` (log-log interpolation)."""
+    grid = list(scale.l1_grid)
+    _, sae_log = _train_sae_instances(model, train_tokens, scale, grid, scale.calib_steps, device, seed + 100,
+                                      resample=False, progress=False)
+    l0 = sae_log["l0"][-max(1, len(sae_log["l0"]) // 5):].mean(0).tolist()  # average of the last logs
+    log_l1, log_l0 = np.log(grid), np.log(np.maximum(l0, 1e-3))
+    # L0 falls as L1 grows: interpolate log L1 against -log L0 (np.interp wants increasing x).
+    order = np.argsort(-log_l0)
+    best = float(np.exp(np.interp(-np.log(scale.target_l0), -log_l0[order], log_l1[order])))
+    log(f"L1 calibration: L0 {[round(x, 1) for x in l0]} for L1 {grid} -> {best:.3g}")
+    return best, {"grid": grid, "l0": l0, "chosen": best}
+
+
+def train_saes(model, train_tokens: np.ndarray, scale: Scale, device: str, seed: int, max_seconds: float | None = None):
+    """Calibrate L1, then train n_l1 coefficients x n_seeds seeds side by side (instances)."""
+    import torch
+
+    t0 = time.time()
+    centre, calib = calibrate_l1(model, train_tokens, scale, device, seed)
+    offsets = np.arange(scale.n_l1) - (scale.n_l1 - 1) / 2
+    l1_values = [float(f"{centre * scale.l1_spread ** o:.3g}") for o in offsets]
+    l1 = [c for c in l1_values for _ in range(scale.n_seeds)]  # instance i: l1_values[i // n_seeds]
+    steps = scale.sae_steps
+    if max_seconds is not None:  # time a few steps, then size the run to the budget
+        t1 = time.time()
+        _train_sae_instances(model, train_tokens, scale, l1, 20, device, seed, resample=False, progress=False)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        per_step = (time.time() - t1) / 20
+        remaining = max_seconds - (time.time() - t0)
+        if steps * per_step > remaining:
+            steps = max(20, int(remaining / per_step))
+            log(f"time budget: cutting SAE training to {steps} steps ({per_step * 1e3:.1f} ms/step)")
+    t1 = time.time()
+    sae, sae_log = _train_sae_instances(model, train_tokens, scale, l1, steps, device, seed)
+    seconds = time.time() - t1
+    log(f"SAEs: {len(l1)} instances x {steps} steps x {scale.sae_batch} in {seconds:.0f}s")
+    info = {"steps": steps, "seconds": seconds, "calibration_seconds": t1 - t0, "calibration": calib,
+            "l1_values": l1_values, "instance_l1": l1}
+    return sae, sae_log, info
 
 
 # --------------------------------------------------------------------------------------------------
@@ -649,7 +691,7 @@ def evaluate(model, sae, tokens: np.ndarray, batch: int, device: str) -> dict:
             sums["mean"] += per_token_loss(part, lambda act, hook: mean_act.expand_as(act).clone())
             for i in range(n_inst):  # one pass per instance: the model runs on one reconstruction at a time
                 sums["sae"][i] += per_token_loss(part, lambda act, hook, i=i: rec[i])
-    n_pred = len(toks) * (toks.shape[1] - 1)  # predictions made from positions 1..n_ctx-1
+    n_pred = len(toks) * (toks.shape[1] - 2)  # predictions made at positions 1..n_ctx-2 (of the next token)
     clean, zero, mean = sums["clean"] / n_pred, sums["zero"] / n_pred, sums["mean"] / n_pred
     l_sae = (sums["sae"] / n_pred).tolist()
     return {
@@ -797,9 +839,7 @@ def build_assets(
             return record
     data = dict(np.load(cache_dir / "tokens.npz"))
     torch.manual_seed(seed)
-    if device == "cpu":
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    else:
+    if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
     budget = None if max_minutes is None else max_minutes * 60
 
@@ -812,15 +852,15 @@ def build_assets(
         p.requires_grad_(False)
 
     sae, sae_log, sae_info = train_saes(model, data["train_tokens"], s, device, seed, None if budget is None else budget * 0.4)
-    round_to_fp16_(sae)
-    sae.normalize_decoder()
+    round_to_fp16_(sae)  # evaluate exactly the weights that are committed
 
     t0 = time.time()
     ev_rows = data["heldout_tokens"][: s.eval_rows]
     metrics = evaluate(model, sae, ev_rows, s.eval_batch, device)
     # Keep the L1 coefficient whose L0 (averaged over seeds) is closest to the target, with its seeds.
-    l0 = np.array(metrics["l0"]).reshape(len(s.l1_coeffs), s.n_seeds).mean(1)
-    best = int(np.argmin(np.abs(np.log(l0 / s.target_l0))))
+    l1_values = sae_info["l1_values"]
+    l0 = np.array(metrics["l0"]).reshape(len(l1_values), s.n_seeds).mean(1)
+    best = int(np.argmin(np.abs(np.log(np.maximum(l0, 1e-3) / s.target_l0))))
     keep = list(range(best * s.n_seeds, (best + 1) * s.n_seeds))
     record["times_s"]["eval"] = time.time() - t0
     record.update(
@@ -828,15 +868,18 @@ def build_assets(
         torch=torch.__version__,
         n_params=n_params,
         model={**{k: v for k, v in model_info.items() if k != "loss_log"}, "loss_log": model_info["loss_log"]},
-        sae={**sae_info, "l1_coeffs": list(s.l1_coeffs), "chosen_l1": s.l1_coeffs[best], "kept_instances": keep,
+        sae={**sae_info, "chosen_l1": l1_values[best], "kept_instances": keep,
              "train_log_last": {k: sae_log[k][-1].tolist() for k in ("l0", "l2_loss", "fve", "dead_frac")}},
         heldout_eval=metrics,
+        corpus=json.loads((cache_dir / "corpus_stats.json").read_text()),
+        sae_curve={"step": sae_log["step"].tolist(),
+                   **{k: sae_log[k][:, keep].tolist() for k in ("l0", "fve", "dead_frac", "l2_loss")}},
     )
     record["times_s"]["model"] = model_info["seconds"]
     record["times_s"]["sae"] = sae_info["seconds"]
     record["times_s"]["total"] = time.time() - t_start
-    write_assets(out_dir, scale, s, model, model_cfg, sae, keep, s.l1_coeffs[best], cache_dir, data, record)
-    log(f"held-out loss {metrics['loss_clean']:.3f}; chosen L1 {s.l1_coeffs[best]}: "
+    write_assets(out_dir, scale, s, model, model_cfg, sae, keep, l1_values[best], cache_dir, data, record)
+    log(f"held-out loss {metrics['loss_clean']:.3f}; chosen L1 {l1_values[best]}: "
         f"L0 {[round(metrics['l0'][i], 1) for i in keep]}, dead {[round(metrics['dead_frac'][i], 3) for i in keep]}, "
         f"FVE {[round(metrics['explained_variance'][i], 3) for i in keep]}, "
         f"recovered(zero) {[round(metrics['loss_recovered_zero'][i], 3) for i in keep]}")
