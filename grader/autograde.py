@@ -264,7 +264,8 @@ def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
             push("param", sk.ref, sk.source)
             push("param", "injected-parameters", "# Injected by the grader\nFAST = True\n")
         elif sk.kind == "instructor":
-            push("instructor", sk.ref, sk.source)
+            if sk.source.strip():  # IPython does not even announce a blank cell
+                push("instructor", sk.ref, sk.source)
         elif sk.kind == "solution":
             if first_solution:
                 for code in added.pop(None, []):

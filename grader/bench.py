@@ -1,0 +1,160 @@
+"""Grader benchmark: `course grade` vs plain `nbgrader autograde` on the same notebooks.
+
+    .venv/bin/python -m grader.bench [--section 91] [--students 4] [--json out.json]
+
+Section 1 of the course is used when it builds (`--section 1`), else one of the grader's fixture
+sections. Each student submits the solution (full marks expected everywhere), except one whose
+correct answer prints a warning to stderr. Measured, on the same submissions:
+
+* `course grade` with 1 worker, 2 workers, and a 2-worker Dask LocalCluster;
+* plain `nbgrader generate_assignment` + `nbgrader autograde` (no sandbox, no FAST, all cells).
+
+Prints one JSON document with wall times, seconds per submission and the scores each got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "grader" / "built"
+
+
+def _section(selector: str, work: Path, given: Path | None = None) -> tuple[str, Path, Path]:
+    """(stem, course dir, dist dir) for the section, copied into `work`."""
+    dist = work / "dist"
+    if given is not None:
+        shutil.copytree(given, dist, ignore=shutil.ignore_patterns("gradebook.db", "autograded"))
+    elif (FIXTURES / "nbgrader" / "source").is_dir() and any(
+            p.name.startswith(selector.zfill(2)) for p in (FIXTURES / "nbgrader" / "source").iterdir()):
+        shutil.copytree(FIXTURES, dist)
+    else:
+        from build_tools.api import split_section
+
+        split_section(selector, dist, root=REPO)
+    from grader.section import find_section_files
+
+    stem, _, _ = find_section_files(selector, dist / "nbgrader")
+    return stem, dist / "nbgrader", dist
+
+
+def _submissions(stem: str, dist: Path, folder: Path, n: int) -> None:
+    source = nbformat.read(str(dist / "nbgrader" / "source" / stem / f"{stem}.ipynb"), 4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    folder.mkdir(parents=True)
+    for i in range(n):
+        nb = nbformat.read(str(dist / "exercises" / f"{stem}.ipynb"), 4)
+        first = True
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in answers:
+                cell.source = answers[gid]
+                if i == n - 1 and first:  # a correct answer that also warns on stderr
+                    cell.source = "import sys\nprint('a harmless warning', file=sys.stderr)\n" + cell.source
+                    first = False
+        nbformat.write(nb, str(folder / f"student{i:02d}.ipynb"))
+
+
+def _ours(stem, course, subs, out, **kw) -> dict:
+    from grader.cli import grade
+
+    start = time.monotonic()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = grade(stem, subs, out, course_dir=course, **kw)
+    wall = time.monotonic() - start
+    with open(out / "grades.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    journal = [json.loads(p.read_text()) for p in (out / ".grader-state" / stem).glob("*.json")]
+    per = [j["elapsed"] for j in journal if j.get("elapsed")]
+    return {"exit": code, "wall_s": round(wall, 1), "per_submission_sandbox_s": round(sum(per) / len(per), 2),
+            "scores": {r["student"]: float(r["score"]) for r in rows}}
+
+
+def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path) -> dict:
+    course = work / "plain"
+    (course / "source" / stem).mkdir(parents=True)
+    shutil.copy(dist / "nbgrader" / "source" / stem / f"{stem}.ipynb", course / "source" / stem)
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.root = %r\nc.CourseDirectory.db_url = 'sqlite:///%s/gradebook.db'\n"
+        "c.Execute.timeout = 600\n" % (str(course), str(course)))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    t0 = time.monotonic()
+    subprocess.run([*nbgrader, "generate_assignment", stem, "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    gen = time.monotonic() - t0
+    for nb in sorted(subs.glob("*.ipynb")):
+        dest = course / "submitted" / nb.stem / stem
+        dest.mkdir(parents=True)
+        shutil.copy(nb, dest / f"{stem}.ipynb")
+    t0 = time.monotonic()
+    r = subprocess.run([*nbgrader, "autograde", stem], cwd=course, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        for sub in gb.find_assignment(stem).submissions:
+            scores[sub.student.id] = float(sub.score)
+    n = len(list(subs.glob("*.ipynb")))
+    return {"exit": r.returncode, "generate_assignment_s": round(gen, 1), "wall_s": round(wall, 1),
+            "per_submission_s": round(wall / n, 2), "scores": scores}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--section", default="91")
+    parser.add_argument("--students", type=int, default=4)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--dist", type=Path, help="use this already built dist/ folder")
+    args = parser.parse_args()
+    from grader.autograde import _alembic_on_path
+
+    _alembic_on_path()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        stem, course, dist = _section(args.section, work, args.dist)
+        subs = work / "subs"
+        _submissions(stem, dist, subs, args.students)
+        report = {"section": stem, "students": args.students, "cpus": os.cpu_count(),
+                  "loadavg_at_start": os.getloadavg()[0]}
+        common = {"cell_timeout": 300, "timeout": 900}
+        for name, kw in (("ours_1_worker", {"workers": 1}), ("ours_2_workers", {"workers": 2})):
+            c = work / name
+            shutil.copytree(course, c)
+            report[name] = _ours(stem, c, subs, work / f"out-{name}", **kw, **common)
+        if not args.skip_dask:
+            from distributed import LocalCluster
+
+            c = work / "dask"
+            shutil.copytree(course, c)
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                report["ours_dask_2_workers"] = _ours(stem, c, subs, work / "out-dask",
+                                                      scheduler=cluster.scheduler_address, **common)
+        if not args.skip_plain:
+            report["plain_nbgrader"] = _plain_nbgrader(stem, dist, subs, work)
+        report["loadavg_at_end"] = os.getloadavg()[0]
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
