@@ -92,13 +92,14 @@ def plot_features_in_2d(
         `inst` such lists; or numbers of shape [feats] or [inst, feats], mapped through `colorscale`
         (range cmin..cmax, default the data range) with a colour bar titled `color_label`.
     titles: one subplot title per instance. importance: [feats] or [inst, feats], shown on hover.
-    points: optional [inst, 2, batch] hidden vectors drawn as small grey dots behind the features.
+    points: optional [inst, 2, batch] hidden vectors, drawn as small grey dots over faded feature lines.
     n_rows: panels are laid out in this many rows (default 1).
     """
     W = _to_numpy(W)
-    if W.ndim == 2:
+    if W.ndim == 2:  # a single panel: add the instance dimension (to the points too)
         W = W[None]
-        points = None if points is None else _to_numpy(points)[None] if _to_numpy(points).ndim == 2 else points
+        if points is not None and _to_numpy(points).ndim == 2:
+            points = _to_numpy(points)[None]
     n_inst, d_hidden, n_feats = W.shape
     assert d_hidden == 2, f"plot_features_in_2d needs a 2-D hidden space, got W of shape {W.shape}"
     colors_rgb, values, cmin, cmax = _instance_colors(colors, n_inst, n_feats, colorscale, cmin, cmax)
@@ -121,19 +122,20 @@ def plot_features_in_2d(
     )
     for inst in range(n_inst):
         row, col = inst // cols + 1, inst % cols + 1
-        if pts is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=pts[inst, 0], y=pts[inst, 1], mode="markers", showlegend=False, hoverinfo="skip",
-                    marker=dict(size=3, color="rgba(90,90,90,0.35)"),
-                ),
-                row=row, col=col,
-            )
         for feat in range(n_feats):
             fig.add_trace(
                 go.Scatter(
                     x=[0, W[inst, 0, feat]], y=[0, W[inst, 1, feat]], mode="lines", showlegend=False,
                     hoverinfo="skip", line=dict(color=colors_rgb[inst][feat], width=2),
+                    opacity=0.5 if pts is not None else 1.0,  # let the points show through
+                ),
+                row=row, col=col,
+            )
+        if pts is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=pts[inst, 0], y=pts[inst, 1], mode="markers", showlegend=False, hoverinfo="skip",
+                    marker=dict(size=4, color="rgba(40,40,40,0.45)"),
                 ),
                 row=row, col=col,
             )
@@ -222,10 +224,10 @@ def plot_features_in_Nd(
             else "features %{y}, %{x}<br>W_i · W_j = %{z:.3f}<extra></extra>"
         )
         fig.add_trace(go.Heatmap(z=top[inst], coloraxis="coloraxis", hovertemplate=top_hover), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", showticklabels=inst == 0, row=1, col=col)
-        fig.update_xaxes(showticklabels=False, row=1, col=col)
-        if not neuron_plot:
-            fig.update_yaxes(scaleanchor=f"x{'' if inst == 0 else inst + 1}", row=1, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=inst == 0, constrain="domain", row=1, col=col)
+        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
+        if not neuron_plot:  # square cells for the square matrix W^T W
+            fig.update_yaxes(scaleanchor=f"x{inst + 1 if inst else ''}", row=1, col=col)
         fig.add_trace(
             go.Bar(
                 x=np.arange(n_feats),
