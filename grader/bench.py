@@ -15,6 +15,7 @@ Prints one JSON document with wall times, seconds per submission and the scores 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import csv
 import io
@@ -63,24 +64,44 @@ def _submissions(stem: str, dist: Path, folder: Path, n: int) -> None:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in answers:
                 cell.source = answers[gid]
-                if i == n - 1 and first:  # a correct answer that also warns on stderr
-                    cell.source = "import sys\nprint('a harmless warning', file=sys.stderr)\n" + cell.source
+                funcs = [n.name for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef)]
+                if i == n - 1 and first and funcs:
+                    # a correct answer that also writes to stderr whenever a test calls it
+                    cell.source += (f"\nimport functools as _ft, sys as _sys\n_orig = {funcs[0]}\n"
+                                    f"@_ft.wraps(_orig)\ndef {funcs[0]}(*args, **kwargs):\n"
+                                    "    print('a harmless warning', file=_sys.stderr)\n"
+                                    "    return _orig(*args, **kwargs)\n")
                     first = False
         nbformat.write(nb, str(folder / f"student{i:02d}.ipynb"))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and every child it has reaped (sandboxes, kernels, nbgrader)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _ours(stem, course, subs, out, **kw) -> dict:
     from grader.cli import grade
 
+    cpu0 = _cpu()
     start = time.monotonic()
-    with contextlib.redirect_stdout(io.StringIO()):
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
         code = grade(stem, subs, out, course_dir=course, **kw)
     wall = time.monotonic() - start
+    if not (out / "grades.csv").exists():
+        raise SystemExit(f"grading failed:\n{log.getvalue()}")
     with open(out / "grades.csv") as fh:
         rows = list(csv.DictReader(fh))
     journal = [json.loads(p.read_text()) for p in (out / ".grader-state" / stem).glob("*.json")]
     per = [j["elapsed"] for j in journal if j.get("elapsed")]
-    return {"exit": code, "wall_s": round(wall, 1), "per_submission_sandbox_s": round(sum(per) / len(per), 2),
+    n = len(rows)
+    return {"exit": code, "wall_s": round(wall, 1), "wall_per_submission_s": round(wall / n, 2),
+            "sandbox_run_mean_s": round(sum(per) / len(per), 2), "cpu_s": round(_cpu() - cpu0, 1),
+            "cpu_per_submission_s": round((_cpu() - cpu0) / n, 2),
             "scores": {r["student"]: float(r["score"]) for r in rows}}
 
 
@@ -93,6 +114,7 @@ def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path) -> dict:
         "c.Execute.timeout = 600\n" % (str(course), str(course)))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     nbgrader = [sys.executable, "-m", "nbgrader"]
+    cpu0 = _cpu()
     t0 = time.monotonic()
     subprocess.run([*nbgrader, "generate_assignment", stem, "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
@@ -101,9 +123,10 @@ def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path) -> dict:
         dest = course / "submitted" / nb.stem / stem
         dest.mkdir(parents=True)
         shutil.copy(nb, dest / f"{stem}.ipynb")
-    t0 = time.monotonic()
+    t0, cpu1 = time.monotonic(), _cpu()
     r = subprocess.run([*nbgrader, "autograde", stem], cwd=course, env=env, capture_output=True, text=True)
     wall = time.monotonic() - t0
+    cpu = _cpu() - cpu1
     from nbgrader.api import Gradebook
 
     scores = {}
@@ -111,8 +134,9 @@ def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path) -> dict:
         for sub in gb.find_assignment(stem).submissions:
             scores[sub.student.id] = float(sub.score)
     n = len(list(subs.glob("*.ipynb")))
-    return {"exit": r.returncode, "generate_assignment_s": round(gen, 1), "wall_s": round(wall, 1),
-            "per_submission_s": round(wall / n, 2), "scores": scores}
+    return {"exit": r.returncode, "generate_assignment_s": round(gen, 1), "generate_cpu_s": round(cpu1 - cpu0, 1),
+            "wall_s": round(wall, 1), "wall_per_submission_s": round(wall / n, 2), "cpu_s": round(cpu, 1),
+            "cpu_per_submission_s": round(cpu / n, 2), "scores": scores}
 
 
 def main() -> None:
@@ -136,14 +160,13 @@ def main() -> None:
                   "loadavg_at_start": os.getloadavg()[0]}
         common = {"cell_timeout": 300, "timeout": 900}
         for name, kw in (("ours_1_worker", {"workers": 1}), ("ours_2_workers", {"workers": 2})):
-            c = work / name
-            shutil.copytree(course, c)
-            report[name] = _ours(stem, c, subs, work / f"out-{name}", **kw, **common)
+            shutil.copytree(dist, work / name)
+            report[name] = _ours(stem, work / name / "nbgrader", subs, work / f"out-{name}", **kw, **common)
         if not args.skip_dask:
             from distributed import LocalCluster
 
-            c = work / "dask"
-            shutil.copytree(course, c)
+            shutil.copytree(dist, work / "dask")
+            c = work / "dask" / "nbgrader"
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
                 report["ours_dask_2_workers"] = _ours(stem, c, subs, work / "out-dask",
                                                       scheduler=cluster.scheduler_address, **common)

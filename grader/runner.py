@@ -150,6 +150,14 @@ class Batch:
         nb = autograde.graded_notebook(self.spec, prep, results, outcome)
         recorded = self._record(sub.student, nb)
         notes = list(sub.notes) + list(prep.notes) + list(outcome.notes)
+        for i, cell in enumerate(prep.job["cells"]):
+            status = outcome.cells.get(i, {}).get("status")
+            if cell["kind"] in ("solution", "added") and status not in (None, "ok"):
+                what = {"error": f"raised {outcome.cells[i].get('ename') or 'an error'}", "timeout": "timed out",
+                        "killed": "timed out and was stopped", "died": "crashed the kernel",
+                        "killed-sandbox": "killed the grading process"}.get(status, status)
+                where = f"answer cell {cell['ref']}" if cell["kind"] == "solution" else "a cell the student added"
+                notes.append(f"{where} {what}")
         if outcome.output_truncated:
             notes.append("output truncated: the submission printed more than the grader keeps")
         if outcome.restarts:

@@ -84,15 +84,31 @@ def test_unsafe_no_sandbox_says_so_everywhere(tmp_path):
     S.write(subs, "honest", S.honest("90_light"))
     S.write(subs, "hog", S.fill("90_light", {**S.HONEST_LIGHT, "solution-mean_of":
                                              "def mean_of(xs):\n    return len(bytearray(8 << 30))\n"}))
+    db = tmp_path / "elsewhere" / "gradebook.sqlite"
+    db.parent.mkdir()
     code = grade("90", subs, tmp_path / "out", cell_timeout=10, timeout=60, memory_mb=512,
-                 unsafe_no_sandbox=True, course_dir=course)
+                 unsafe_no_sandbox=True, course_dir=course, db=f"sqlite:///{db}")
     assert code == 0
+    assert db.exists() and not (course / "gradebook.db").exists()  # --db takes any SQLAlchemy URL
     rows = read_rows(tmp_path / "out")
     assert (float(rows["honest"]["score"]), rows["honest"]["status"]) == (4.0, "ok")
     assert float(rows["hog"]["score"]) == 2.0  # the memory limit still applies
     for student in ("honest", "hog"):
         assert "UNSAFE: graded without a sandbox" in rows[student]["message"]
         assert "UNSAFE" in (tmp_path / "out" / "feedback" / f"{student}.html").read_text()
+
+
+def test_whole_submission_timeout(tmp_path, bwrap):
+    course = S.copy_dist(tmp_path / "dist") / "nbgrader"
+    slow = "import time\ntime.sleep(4)\n"
+    S.write(tmp_path / "subs", "slow", S.fill("90_light", {k: slow + v for k, v in S.HONEST_LIGHT.items()}))
+    start = time.monotonic()
+    code = grade("90", tmp_path / "subs", tmp_path / "out", cell_timeout=6, timeout=10, course_dir=course)
+    assert code == 0 and time.monotonic() - start < 60
+    r = read_rows(tmp_path / "out")["slow"]
+    assert r["status"] == "timeout" and float(r["score"]) < 4
+    assert "stopped at the whole-submission time limit of 10 s" in r["message"]
+    assert sandbox_processes() == []
 
 
 def test_killed_grader_resumes_without_counting_twice(tmp_path, bwrap):
