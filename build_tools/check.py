@@ -59,6 +59,10 @@ def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None 
 
     Whatever the notebook saves with save_results is merged into ``results``.
     """
+    # papermill reads these with attribute access; the split notebooks don't always carry them.
+    nb.metadata.setdefault("papermill", {})
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
     nb = parameterize_notebook(nb, parameters)
     scratch = Path(tempfile.mkdtemp(prefix="course-check-"))
     saved = os.environ.get("COURSE_RESULTS_DIR")
