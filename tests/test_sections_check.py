@@ -33,6 +33,10 @@ def _expectations(number: int, r: dict) -> list[str]:
                f"no computation in superposition (> 20 features in 40 neurons): {r}")
         expect(r.get("monosemantic_neuron_frac_dense", 0) > r.get("monosemantic_neuron_frac_sparse", 1),
                f"dense models should be more monosemantic than sparse ones: {r}")
+    if number == 4:
+        curve = r.get("dims_per_feature_curve", [])
+        expect(any(2.0 <= x <= 3.6 and 0.45 <= y <= 0.56 for x, y in curve), f"no 1/2 plateau: {curve}")
+        expect(curve and curve[0][1] > 0.95, f"dense end should give ~1 dimension per feature: {curve}")
     if number == 5:
         curve = r.get("test_loss_by_dataset_size", [])
         losses = [loss for _, loss in curve]
