@@ -26,8 +26,8 @@ Sizes are chosen so that the section runs on 2 CPU cores: d_model 128, d_mlp 512
 Anthropic's *Towards Monosemanticity* model), 4 heads, n_ctx 128, a 4096-token vocabulary, and 8x
 dictionaries (4096 latents, like their run "A/1").
 
-    python build_tools/lm_assets.py --scale full --device cuda   # what built the committed assets
-    python build_tools/lm_assets.py --scale cpu                  # the same on 2 cores in ~20 min
+    python build_tools/lm_assets.py --scale full                 # the committed assets (2 CPU cores)
+    python build_tools/lm_assets.py --scale gpu --device cuda    # a bigger recipe for one GPU
     python build_tools/lm_assets.py --scale toy --out /tmp/x     # seconds, no network (the test)
     python build_tools/lm_assets.py --check                      # verify assets/lm/ checksums
 """
@@ -129,16 +129,15 @@ class Scale:
     model_steps: int = 12_000
     model_batch: int = 256
     model_lr: float = 2e-3
-    bf16: bool = True  # bfloat16 autocast for the model's training (~4x faster matmuls on CPU too)
-    # SAEs. A short calibration run over a wide grid of L1 coefficients (one instance each) finds the
-    # coefficient whose L0 is closest to `target_l0`; the real run then trains n_l1 coefficients
-    # around it (ratio `l1_spread`) x n_seeds seeds, and the one closest to the target is kept.
+    bf16: bool = True  # bfloat16 autocast for the model's training (fast on GPUs and AVX512-BF16 CPUs only)
+    train_doc_fraction: float = 1.0  # share of the training documents tokenized (the rest is never seen)
+    # SAEs: both seeds share one L1 coefficient. It is found while training: `calib_chunks` short
+    # runs of `calib_chunk_steps`, after each of which the coefficient is scaled towards the value
+    # that gives L0 = target_l0 (L0 falls roughly like 1/L1); then the main run keeps it fixed.
     sae_mult: int = 8
     target_l0: float = 30.0
-    l1_grid: tuple[float, ...] = (1e-4, 2e-4, 4e-4, 8e-4, 1.6e-3, 3.2e-3, 6.4e-3, 1.28e-2)
-    calib_steps: int = 2000
-    n_l1: int = 3
-    l1_spread: float = 1.4
+    calib_chunks: int = 6
+    calib_chunk_steps: int = 500
     n_seeds: int = 2
     sae_steps: int = 25_000
     sae_batch: int = 4096
@@ -151,25 +150,31 @@ class Scale:
     eval_batch: int = 64
 
 
+_GPU = Scale(FULL_SOURCES)
+# Sized for 2 CPU cores: this recipe built the committed assets (training.json holds the times). The
+# model sees ~10 M tokens, so only a random third of the training files is tokenized.
+_CPU = Scale(
+    FULL_SOURCES,
+    train_doc_fraction=0.35,
+    model_steps=2400,
+    model_batch=32,
+    bf16=False,  # this machine kind has no AVX512-BF16: bfloat16 autocast is slower than float32 here
+    calib_chunks=4,
+    calib_chunk_steps=60,
+    sae_steps=600,
+    sae_batch=1024,
+    sae_lr=1e-3,
+    dead_window=100,
+    resample_every=200,
+    resample_until=400,
+    buffer_rows=64,
+    eval_rows=256,
+    eval_batch=32,
+)
 SCALES = {
-    # What built the committed assets (one GPU, a few minutes).
-    "full": Scale(FULL_SOURCES),
-    # The same recipe sized for 2 CPU cores (~10 min model, ~10 min SAEs): a weaker model and SAEs.
-    "cpu": Scale(
-        FULL_SOURCES,
-        model_steps=2400,
-        model_batch=32,
-        l1_grid=(2e-4, 8e-4, 3.2e-3, 1.28e-2),
-        calib_steps=150,
-        n_l1=1,
-        sae_steps=1500,
-        sae_batch=1024,
-        dead_window=200,
-        resample_every=400,
-        resample_until=1000,
-        buffer_rows=128,
-        eval_rows=256,
-    ),
+    "full": _CPU,  # what `course assets` rebuilds: the committed assets
+    "cpu": _CPU,  # the same recipe under the name the committed training.json records
+    "gpu": _GPU,  # a bigger run for one GPU (a few minutes): 40x the model tokens, 170x the SAE activations
     # Seconds, no network: the end-to-end test.
     "toy": Scale(
         TOY_SOURCES,
@@ -185,9 +190,8 @@ SCALES = {
         bf16=False,
         sae_mult=2,
         target_l0=10.0,
-        l1_grid=(1e-3, 1e-2),
-        calib_steps=10,
-        n_l1=2,
+        calib_chunks=2,
+        calib_chunk_steps=10,
         sae_steps=40,
         sae_batch=256,
         sae_lr=1e-3,
@@ -362,8 +366,11 @@ def pack_rows(
 
 
 def build_token_arrays(scale: Scale, cache_dir: Path, seed: int = 0) -> Path:
-    """Tokenize the corpus: train rows, held-out rows and their per-token document labels."""
-    out = cache_dir / "tokens.npz"
+    """Tokenize the corpus: train rows, held-out rows and their per-token document labels.
+
+    All held-out files are tokenized; of the training files, a seeded random `train_doc_fraction`.
+    """
+    out = cache_dir / f"tokens_{scale.train_doc_fraction:g}.npz"
     if out.exists():
         return out
     from tokenizers import Tokenizer
@@ -371,39 +378,54 @@ def build_token_arrays(scale: Scale, cache_dir: Path, seed: int = 0) -> Path:
     docs = read_documents(cache_dir / "docs.jsonl.xz")
     tok_path = cache_dir / "tokenizer.json"
     tok = Tokenizer.from_file(str(tok_path)) if tok_path.exists() else train_tokenizer(docs, scale.vocab_size, tok_path)
-    t0 = time.time()
-    encoded = []
-    for start in range(0, len(docs), 2000):
-        batch = tok.encode_batch([d["text"] for d in docs[start : start + 2000]])
-        encoded += [np.asarray(e.ids, dtype=np.uint16) for e in batch]
-    log(f"tokenized {len(docs)} documents in {time.time() - t0:.1f}s")
     rng = random.Random(seed)
-    arrays = {}
+    split_idx = {}
     for split in ("train", "heldout"):
         idx = [i for i, d in enumerate(docs) if d["heldout"] == (split == "heldout")]
         rng.shuffle(idx)  # mix sources, so any window of rows is a fair sample
+        if split == "train":
+            idx = idx[: round(len(idx) * scale.train_doc_fraction)]
+        split_idx[split] = idx
+    t0 = time.time()
+    encoded: dict[int, np.ndarray] = {}
+    wanted = split_idx["heldout"] + split_idx["train"]
+    for start in range(0, len(wanted), 1000):
+        part = wanted[start : start + 1000]
+        for i, e in zip(part, tok.encode_batch([docs[i]["text"] for i in part])):
+            encoded[i] = np.asarray(e.ids, dtype=np.uint16)
+    seconds = time.time() - t0
+    log(f"tokenized {len(wanted)} of {len(docs)} documents in {seconds:.1f}s")
+    arrays = {}
+    for split, idx in split_idx.items():
         rows, ids = pack_rows([encoded[i] for i in idx], idx, scale.n_ctx)
         arrays[f"{split}_tokens"] = rows.astype(np.uint16)
         arrays[f"{split}_docs"] = ids
     is_django = np.array([d["django"] for d in docs])
-    for split in ("train", "heldout"):
-        ids = arrays[f"{split}_docs"]
-        n_tok = (ids >= 0).sum()
-        share = is_django[ids[ids >= 0]].mean()
-        log(f"{split}: {arrays[f'{split}_tokens'].shape[0]} rows, {n_tok / 1e6:.2f} M document tokens, Django {share:.1%}")
     meta = [{k: d[k] for k in ("source", "path", "kind", "django")} for d in docs]
     (cache_dir / "doc_meta.json").write_text(json.dumps(meta))
-    stats = {"n_documents": len(docs), "megabytes": sum(len(d["text"].encode()) for d in docs) / 1e6,
-             "tokens": int(sum(len(e) for e in encoded)), "tokenize_seconds": time.time() - t0}
+    n_bytes = {i: len(docs[i]["text"].encode()) for i in range(len(docs))}
+    tokenized_bytes = sum(n_bytes[i] for i in encoded)
+    tokenized_tokens = int(sum(len(e) for e in encoded.values()))
+    stats = {
+        "n_documents": len(docs),
+        "megabytes": sum(n_bytes.values()) / 1e6,
+        "bytes_per_token": tokenized_bytes / max(1, tokenized_tokens),
+        "django_byte_share": sum(n_bytes[i] for i, d in enumerate(docs) if d["django"]) / sum(n_bytes.values()),
+        "tokenized_documents": len(wanted),
+        "tokenized_tokens": tokenized_tokens,
+        "tokenize_seconds": seconds,
+    }
+    stats["estimated_corpus_tokens"] = stats["megabytes"] * 1e6 / stats["bytes_per_token"]
     for split in ("train", "heldout"):
         ids = arrays[f"{split}_docs"]
         stats[f"{split}_rows"] = int(arrays[f"{split}_tokens"].shape[0])
         stats[f"{split}_django_share"] = float(is_django[ids[ids >= 0]].mean())
-    by_source: dict[str, int] = {}
-    for d, e in zip(docs, encoded):
-        by_source[d["source"]] = by_source.get(d["source"], 0) + len(e)
-    stats["tokens_by_source"] = by_source
-    (cache_dir / "corpus_stats.json").write_text(json.dumps(stats, indent=2))
+        log(f"{split}: {stats[f'{split}_rows']} rows, Django {stats[f'{split}_django_share']:.1%} of document tokens")
+    mb_by_source: dict[str, float] = {}
+    for d, b in zip(docs, n_bytes.values()):
+        mb_by_source[d["source"]] = mb_by_source.get(d["source"], 0) + b / 1e6
+    stats["megabytes_by_source"] = mb_by_source
+    out.with_suffix(".json").write_text(json.dumps(stats, indent=2))
     np.savez(out, **arrays)
     return out
 
@@ -557,24 +579,54 @@ class ActivationBuffer:
         return out
 
 
-def _train_sae_instances(model, train_tokens, scale: Scale, l1: list[float], steps: int, device: str, seed: int,
-                         resample: bool = True, progress: bool = True):
-    """One `SparseAutoencoder` whose instance i has L1 coefficient l1[i]; trained with section 6's loop."""
+def train_saes(model, train_tokens: np.ndarray, scale: Scale, device: str, seed: int, max_seconds: float | None = None):
+    """`n_seeds` SAEs (instances of one `SparseAutoencoder`) with section 6's `train_sae`.
+
+    First `calib_chunks` short runs without resampling, each followed by rescaling the shared L1
+    coefficient by (L0 / target_l0)^0.8; then the main run with loss-weighted resampling.
+    """
     import torch
 
     from course_helpers.sae import SAEConfig, SparseAutoencoder, train_sae
 
     torch.manual_seed(seed)
-    n_inst = len(l1)
-    # A tensor L1 coefficient broadcasts over instances in the SAE's loss: one coefficient per instance.
-    cfg = SAEConfig(n_inst=n_inst, d_in=scale.d_mlp, d_sae=scale.d_mlp * scale.sae_mult,
-                    l1_coeff=torch.tensor(l1, device=device))
-    sae = SparseAutoencoder(cfg, device=device)
+    n_inst, d_sae = scale.n_seeds, scale.d_mlp * scale.sae_mult
     sample_h = ActivationBuffer(model, train_tokens, n_inst, scale.buffer_rows, device, seed)
+    first = sample_h(scale.sae_batch * 4)
+    centre = first.mean(0)  # [inst d_in]
+    spread = (first - centre).norm(dim=-1).pow(2).mean().sqrt().item()
+    # Starting guess: the L1 term shrinks every activation by about l1 * d_in / 2 (the reconstruction
+    # loss is a mean over d_in), so pick l1 to make that half a typical coefficient ||h - mean|| / sqrt(L0).
+    l1_value = spread / (scale.target_l0 ** 0.5 * scale.d_mlp)
+    # A tensor L1 coefficient broadcasts over instances in the SAE's loss (both seeds share it).
+    l1 = torch.full((n_inst,), l1_value, device=device)
+    cfg = SAEConfig(n_inst=n_inst, d_in=scale.d_mlp, d_sae=d_sae, l1_coeff=l1)
+    sae = SparseAutoencoder(cfg, device=device)
     with torch.no_grad():
-        # Start b_dec at the data's mean: the SAE then spends no early steps finding the centre.
-        sae.b_dec.copy_(sample_h(scale.sae_batch * 4).mean(0))
+        sae.b_dec.copy_(centre)  # start at the data's centre: no early steps spent finding it
+
+    t0 = time.time()
+    history = []
+    for chunk in range(scale.calib_chunks):
+        chunk_log = train_sae(sae, sample_h, steps=scale.calib_chunk_steps, batch_size=scale.sae_batch,
+                              lr=scale.sae_lr, log_every=max(1, scale.calib_chunk_steps // 10), progress=False)
+        l0 = chunk_log["l0"][-3:].mean(0)  # [inst]
+        l0_geo = float(torch.exp(torch.log(l0.clamp(min=0.1)).mean()))
+        history.append({"l1": float(l1[0]), "l0": l0.tolist()})
+        factor = min(4.0, max(0.25, (l0_geo / scale.target_l0) ** 0.8))
+        l1.mul_(factor)
+        log(f"L1 calibration {chunk + 1}/{scale.calib_chunks}: L1 {history[-1]['l1']:.3g} gave L0 {l0_geo:.1f} -> L1 {float(l1[0]):.3g}")
+    calib_seconds = time.time() - t0
+
+    steps = scale.sae_steps
+    if max_seconds is not None and scale.calib_chunks:
+        per_step = calib_seconds / (scale.calib_chunks * scale.calib_chunk_steps)
+        remaining = max_seconds - calib_seconds
+        if steps * per_step > remaining:
+            steps = max(scale.resample_every + 1, int(remaining / per_step))
+            log(f"time budget: cutting SAE training to {steps} steps ({per_step * 1e3:.1f} ms/step)")
     frac = steps / scale.sae_steps
+    t1 = time.time()
     sae_log = train_sae(
         sae,
         sample_h,
@@ -582,55 +634,15 @@ def _train_sae_instances(model, train_tokens, scale: Scale, l1: list[float], ste
         batch_size=scale.sae_batch,
         lr=scale.sae_lr,
         log_every=max(1, steps // 100),
-        dead_window=min(scale.dead_window, max(1, steps // 4)),
-        resample="advanced" if resample else None,
+        dead_window=scale.dead_window,
+        resample="advanced",
         resample_every=max(scale.dead_window + 1, int(scale.resample_every * frac)),
         resample_until=int(scale.resample_until * frac),
-        progress=progress,
     )
-    return sae, sae_log
-
-
-def calibrate_l1(model, train_tokens, scale: Scale, device: str, seed: int) -> tuple[float, dict]:
-    """Short run over `l1_grid`; the coefficient whose L0 would hit `target_l0` (log-log interpolation)."""
-    grid = list(scale.l1_grid)
-    _, sae_log = _train_sae_instances(model, train_tokens, scale, grid, scale.calib_steps, device, seed + 100,
-                                      resample=False, progress=False)
-    l0 = sae_log["l0"][-max(1, len(sae_log["l0"]) // 5):].mean(0).tolist()  # average of the last logs
-    log_l1, log_l0 = np.log(grid), np.log(np.maximum(l0, 1e-3))
-    # L0 falls as L1 grows: interpolate log L1 against -log L0 (np.interp wants increasing x).
-    order = np.argsort(-log_l0)
-    best = float(np.exp(np.interp(-np.log(scale.target_l0), -log_l0[order], log_l1[order])))
-    log(f"L1 calibration: L0 {[round(x, 1) for x in l0]} for L1 {grid} -> {best:.3g}")
-    return best, {"grid": grid, "l0": l0, "chosen": best}
-
-
-def train_saes(model, train_tokens: np.ndarray, scale: Scale, device: str, seed: int, max_seconds: float | None = None):
-    """Calibrate L1, then train n_l1 coefficients x n_seeds seeds side by side (instances)."""
-    import torch
-
-    t0 = time.time()
-    centre, calib = calibrate_l1(model, train_tokens, scale, device, seed)
-    offsets = np.arange(scale.n_l1) - (scale.n_l1 - 1) / 2
-    l1_values = [float(f"{centre * scale.l1_spread ** o:.3g}") for o in offsets]
-    l1 = [c for c in l1_values for _ in range(scale.n_seeds)]  # instance i: l1_values[i // n_seeds]
-    steps = scale.sae_steps
-    if max_seconds is not None:  # time a few steps, then size the run to the budget
-        t1 = time.time()
-        _train_sae_instances(model, train_tokens, scale, l1, 20, device, seed, resample=False, progress=False)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        per_step = (time.time() - t1) / 20
-        remaining = max_seconds - (time.time() - t0)
-        if steps * per_step > remaining:
-            steps = max(20, int(remaining / per_step))
-            log(f"time budget: cutting SAE training to {steps} steps ({per_step * 1e3:.1f} ms/step)")
-    t1 = time.time()
-    sae, sae_log = _train_sae_instances(model, train_tokens, scale, l1, steps, device, seed)
     seconds = time.time() - t1
-    log(f"SAEs: {len(l1)} instances x {steps} steps x {scale.sae_batch} in {seconds:.0f}s")
-    info = {"steps": steps, "seconds": seconds, "calibration_seconds": t1 - t0, "calibration": calib,
-            "l1_values": l1_values, "instance_l1": l1}
+    log(f"SAEs: {n_inst} instances x {steps} steps x {scale.sae_batch} in {seconds:.0f}s (+{calib_seconds:.0f}s calibration)")
+    info = {"steps": steps, "seconds": seconds, "calibration_seconds": calib_seconds,
+            "calibration": history, "l1_coeff": float(l1[0])}
     return sae, sae_log, info
 
 
@@ -811,7 +823,7 @@ def write_assets(out_dir: Path, scale_name: str, scale: Scale, model, model_cfg:
 def build_assets(
     out_dir: str | Path = ASSET_DIR,
     scale: str = "full",
-    device: str = "cpu",
+    device: str | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
     max_minutes: float | None = None,
@@ -825,9 +837,11 @@ def build_assets(
     """
     import torch
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(out_dir)
     s = SCALES[scale]
-    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / scale
+    # cpu and full share the corpus and tokenizer (same sources); only the tokenized share differs.
+    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / ("toy" if scale == "toy" else "full")
     cache_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     record: dict = {"times_s": {}}
@@ -837,7 +851,8 @@ def build_assets(
         record["times_s"]["data"] = time.time() - t_start
         if stages == "data":
             return record
-    data = dict(np.load(cache_dir / "tokens.npz"))
+    tokens_path = build_token_arrays(s, cache_dir, seed)
+    data = dict(np.load(tokens_path))
     torch.manual_seed(seed)
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -857,29 +872,25 @@ def build_assets(
     t0 = time.time()
     ev_rows = data["heldout_tokens"][: s.eval_rows]
     metrics = evaluate(model, sae, ev_rows, s.eval_batch, device)
-    # Keep the L1 coefficient whose L0 (averaged over seeds) is closest to the target, with its seeds.
-    l1_values = sae_info["l1_values"]
-    l0 = np.array(metrics["l0"]).reshape(len(l1_values), s.n_seeds).mean(1)
-    best = int(np.argmin(np.abs(np.log(np.maximum(l0, 1e-3) / s.target_l0))))
-    keep = list(range(best * s.n_seeds, (best + 1) * s.n_seeds))
+    keep = list(range(s.n_seeds))
     record["times_s"]["eval"] = time.time() - t0
     record.update(
         device=str(torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"),
         torch=torch.__version__,
         n_params=n_params,
         model={**{k: v for k, v in model_info.items() if k != "loss_log"}, "loss_log": model_info["loss_log"]},
-        sae={**sae_info, "chosen_l1": l1_values[best], "kept_instances": keep,
+        sae={**sae_info,
              "train_log_last": {k: sae_log[k][-1].tolist() for k in ("l0", "l2_loss", "fve", "dead_frac")}},
         heldout_eval=metrics,
-        corpus=json.loads((cache_dir / "corpus_stats.json").read_text()),
+        corpus=json.loads(tokens_path.with_suffix(".json").read_text()),
         sae_curve={"step": sae_log["step"].tolist(),
                    **{k: sae_log[k][:, keep].tolist() for k in ("l0", "fve", "dead_frac", "l2_loss")}},
     )
     record["times_s"]["model"] = model_info["seconds"]
     record["times_s"]["sae"] = sae_info["seconds"]
     record["times_s"]["total"] = time.time() - t_start
-    write_assets(out_dir, scale, s, model, model_cfg, sae, keep, l1_values[best], cache_dir, data, record)
-    log(f"held-out loss {metrics['loss_clean']:.3f}; chosen L1 {l1_values[best]}: "
+    write_assets(out_dir, scale, s, model, model_cfg, sae, keep, sae_info["l1_coeff"], cache_dir, data, record)
+    log(f"held-out loss {metrics['loss_clean']:.3f}; L1 {sae_info['l1_coeff']:.3g}: "
         f"L0 {[round(metrics['l0'][i], 1) for i in keep]}, dead {[round(metrics['dead_frac'][i], 3) for i in keep]}, "
         f"FVE {[round(metrics['explained_variance'][i], 3) for i in keep]}, "
         f"recovered(zero) {[round(metrics['loss_recovered_zero'][i], 3) for i in keep]}")
@@ -890,7 +901,7 @@ def build_assets(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--out", type=Path, default=ASSET_DIR)
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
