@@ -72,10 +72,13 @@ def _merge_outputs(fresh, cached):
 
 
 def _describe_failure(err: PapermillExecutionError, output_path: Path, stem: str) -> str:
-    where = f"cell {err.cell_index}"
+    where = f"cell {err.exec_count}"
     try:
         nb = nbformat.read(output_path, as_version=4)
-        course = nb.cells[err.cell_index].metadata.get("course", {})
+        # The failing cell is the one holding the error output (indices shift with injected cells).
+        failed = next(c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+        course = failed.metadata.get("course", {})
+        where = f"cell {failed.get('id', '?')}"
         if course.get("origin"):
             where += f" (source {course['origin']}:{course['line']})"
     except Exception:
