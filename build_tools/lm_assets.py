@@ -159,14 +159,14 @@ _CPU = Scale(
     model_steps=2400,
     model_batch=32,
     bf16=False,  # this machine kind has no AVX512-BF16: bfloat16 autocast is slower than float32 here
-    calib_chunks=4,
-    calib_chunk_steps=60,
-    sae_steps=600,
+    calib_chunks=3,
+    calib_chunk_steps=50,
+    sae_steps=500,
     sae_batch=1024,
     sae_lr=1e-3,
     dead_window=100,
-    resample_every=200,
-    resample_until=400,
+    resample_every=150,
+    resample_until=350,
     buffer_rows=64,
     eval_rows=256,
     eval_batch=32,
@@ -861,7 +861,23 @@ def build_assets(
     model_cfg = model_config_dict(s, seed)
     model = make_model(model_cfg, cache_dir / "tokenizer.json", device)
     n_params = sum(p.numel() for p in model.parameters())
-    model_info = train_model(model, data["train_tokens"], s, device, seed, None if budget is None else budget * 0.45)
+    # The trained model is kept in the cache, keyed by everything that shapes it, so the SAE stage
+    # can be rerun (or resumed after a crash) without retraining the model.
+    model_key = hashlib.sha256(json.dumps([model_cfg, s.model_steps, s.model_batch, s.model_lr, s.bf16,
+                                           s.train_doc_fraction, s.vocab_size, budget]).encode()).hexdigest()[:12]
+    ckpt = cache_dir / f"model_{model_key}.safetensors"
+    if ckpt.exists():
+        from safetensors.torch import load_file
+
+        model.load_state_dict({k: v.float() for k, v in load_file(str(ckpt)).items()}, strict=False)
+        model_info = json.loads(ckpt.with_suffix(".json").read_text())
+        log(f"model: reusing {ckpt.name} (trained in {model_info['seconds']:.0f}s)")
+    else:
+        from safetensors.torch import save_file
+
+        model_info = train_model(model, data["train_tokens"], s, device, seed, None if budget is None else budget * 0.45)
+        save_file(model_params(model), str(ckpt))
+        ckpt.with_suffix(".json").write_text(json.dumps(model_info))
     round_to_fp16_(model)
     for p in model.parameters():
         p.requires_grad_(False)
