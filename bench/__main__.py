@@ -1,0 +1,178 @@
+"""`make bench`: build, rebuild, grading and training speed, each as a ratio against its baseline
+measured in the same run. Writes bench/results.json and bench/RESULTS.md.
+
+    python -m bench                 # FAST builds, grading (20 submissions), training, site weight
+    python -m bench --full          # also the full-mode build (≈ 40 min on 2 cores)
+    python -m bench --grade-200     # also 200 section-1 submissions with --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TRACKED = ["_config.yml", "requirements.lock", "book", "course_helpers", "source_exercises", "assets"]
+
+
+def _copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in TRACKED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("_build", "generated", "__pycache__"))
+        elif src.exists():
+            shutil.copy(src, dest / name)
+    return dest
+
+
+def _course(args: list[str], cwd: Path) -> tuple[float, str, int]:
+    """Run `course ARGS`; returns (wall seconds, stdout, peak RSS in MB of the process tree)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "build_tools.cli", *args], cwd=cwd, capture_output=True,
+                            text=True, env={**os.environ, "COLUMNS": "200"})
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"course {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return wall, result.stdout, int(peak)
+
+
+def _executed_seconds(stdout: str) -> dict:
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"(\d\d_\w+): executed in ([\d.]+) s", stdout)}
+
+
+def bench_build(work: Path, full: bool) -> dict:
+    out: dict = {}
+    project = _copy_project(work / "proj")
+    first, stdout, rss = _course(["build", "--fast"], project)
+    executed = _executed_seconds(stdout)
+    second, stdout2, _ = _course(["build", "--fast"], project)
+    assert "executed no notebook" in stdout2, stdout2
+    # Edit one section's markdown: its code is unchanged, so its cached run is reused.
+    target = sorted((project / "source_exercises").glob("01_*.py"))[0]
+    target.write_text(target.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# (edited for the benchmark)\n#\n", 1))
+    edited, stdout3, _ = _course(["build", "--fast"], project)
+    share = executed.get(target.stem, 0.0) / max(sum(executed.values()), 1e-9)
+    out.update({
+        "build_fast_s": first, "noop_rebuild_s": second, "noop_rebuild_ratio": second / first,
+        "one_section_rebuild_s": edited, "one_section_rebuild_ratio": edited / first,
+        "one_section_execution_share": share,
+        "one_section_rebuild_target": 1.2 * share,
+        "notebook_execution_s": executed, "build_overhead_ratio": first / max(sum(executed.values()), 1e-9),
+        "peak_rss_build_mb": rss,
+    })
+    html = project / "book" / "_build" / "html"
+    pages = []
+    for page in html.rglob("*.html"):
+        size = page.stat().st_size  # figure data is inline in the page (no separate JSON)
+        pages.append((size, str(page.relative_to(html))))
+    pages.sort(reverse=True)
+    out["max_page_mb"] = pages[0][0] / 1e6
+    out["max_page"] = pages[0][1]
+    out["site_total_mb"] = sum(f.stat().st_size for f in html.rglob("*") if f.is_file()) / 1e6
+    out["plotly_js_copies"] = sum(1 for f in html.rglob("*.js") if f.read_bytes()[:20000].find(b"plotly.js v") >= 0
+                                  or f.name.startswith("plotly"))
+    if full:
+        full_project = _copy_project(work / "full")
+        out["build_full_s"], stdout, rss_full = _course(["build"], full_project)
+        out["peak_rss_build_mb"] = max(out["peak_rss_build_mb"], rss_full)
+    return out
+
+
+def bench_grade(work: Path, n200: bool) -> dict:
+    out: dict = {}
+    report = work / "grade.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "grader.bench", "--section", "1", "--students", "20", "--json", str(report)],
+                   cwd=REPO, check=True, capture_output=True, text=True)
+    out["peak_rss_grade_mb"] = int(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+    raw = json.loads(report.read_text())
+    out["grade_raw"] = raw
+    w1, w2 = raw["ours_1_worker"]["wall_s"], raw["ours_2_workers"]["wall_s"]
+    # Plain nbgrader runs every cell in full mode without a sandbox; ours injects FAST and skips
+    # the cells no test reads, so this ratio is the whole product against the baseline.
+    out["grade_sandbox_overhead_ratio"] = w1 / raw["plain_nbgrader"]["wall_s"]
+    out["grade_two_worker_speedup"] = w1 / w2
+    if "ours_dask_2_workers" in raw:
+        out["grade_dask_speedup"] = w1 / raw["ours_dask_2_workers"]["wall_s"]
+    if n200:
+        report200 = work / "grade200.json"
+        subprocess.run([sys.executable, "-m", "grader.bench", "--section", "1", "--students", "200", "--json",
+                        str(report200), "--skip-plain", "--skip-dask"],
+                       cwd=REPO, check=True, capture_output=True, text=True)
+        out["grade_200_s"] = json.loads(report200.read_text())["ours_2_workers"]["wall_s"]
+    return out
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+TARGETS = {
+    "build_fast_s": ("<=", 600), "build_full_s": ("<=", 2700), "noop_rebuild_ratio": ("<=", 0.03),
+    "build_overhead_ratio": ("<=", 1.5), "grade_sandbox_overhead_ratio": ("<=", 1.15),
+    "grade_two_worker_speedup": (">=", 1.7), "grade_dask_speedup": (">=", 1.6), "grade_200_s": ("<=", 600),
+    "train_vectorised_speedup": (">=", 5), "max_page_mb": ("<=", 5), "plotly_js_copies": ("<=", 1),
+}
+
+
+def write_report(results: dict) -> None:
+    (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    lines = [f"# Benchmark results — {results['date']}", "",
+             f"Machine: {results['cores']} cores, {results['cpu']}; Python {platform.python_version()}.", "",
+             "| key | value | target | met |", "|---|---|---|---|"]
+    for key, value in results.items():
+        if isinstance(value, (dict, list)) or key in ("date", "cores", "cpu"):
+            continue
+        target = TARGETS.get(key)
+        if key == "one_section_rebuild_ratio":
+            target = ("<=", results.get("one_section_rebuild_target"))
+        met = ""
+        if target and target[1] is not None and isinstance(value, (int, float)):
+            met = "yes" if (value <= target[1] if target[0] == "<=" else value >= target[1]) else "**no**"
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        lines.append(f"| `{key}` | {shown} | {f'{target[0]} {target[1]:.3g}' if target and target[1] is not None else 'report'} | {met} |")
+    (REPO / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="also time the full-mode build")
+    parser.add_argument("--grade-200", action="store_true", help="also grade 200 submissions")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["build", "grade", "train"])
+    args = parser.parse_args()
+    results = {"date": datetime.datetime.now().isoformat(timespec="minutes"), "cores": os.cpu_count(), "cpu": _cpu_model()}
+    work = Path(tempfile.mkdtemp(prefix="course-bench-"))
+    try:
+        if "train" not in args.skip:
+            from bench.train import measure
+
+            results.update(measure())
+        if "build" not in args.skip:
+            results.update(bench_build(work, args.full))
+        if "grade" not in args.skip:
+            results.update(bench_grade(work, args.grade_200))
+    finally:
+        write_report(results)
+        shutil.rmtree(work, ignore_errors=True)
+    print((REPO / "bench" / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
