@@ -69,15 +69,18 @@ def dashboard_figure(
     )
     fig.add_trace(go.Histogram(x=nonzero_acts, nbinsx=40, marker_color="rgb(230,97,1)", name="activations",
                                showlegend=False), row=1, col=1)
-    labels = [repr(t) for t, _ in bottom_logits[::-1]] + [repr(t) for t, _ in top_logits[::-1]]
-    values = [v for _, v in bottom_logits[::-1]] + [v for _, v in top_logits[::-1]]
-    fig.add_trace(go.Bar(x=values, y=labels, orientation="h", showlegend=False,
+    logits = bottom_logits[::-1] + top_logits[::-1]  # plotted bottom-up: the largest raise ends on top
+    labels = [repr(t) for t, _ in logits]
+    values = [v for _, v in logits]
+    # Numeric positions with text ticks: two tokens that print alike still get a bar each.
+    fig.add_trace(go.Bar(x=values, y=list(range(len(values))), orientation="h", showlegend=False,
                          marker_color=["#d62728" if v < 0 else "#1f77b4" for v in values],
-                         hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=2)
+                         customdata=labels, hovertemplate="%{customdata}: %{x:.3f}<extra></extra>"), row=1, col=2)
     fig.update_xaxes(title_text="activation", row=1, col=1)
     fig.update_yaxes(title_text="count", type="log", row=1, col=1)
     fig.update_xaxes(title_text="logit change per unit of activation", row=1, col=2)
-    fig.update_yaxes(type="category", tickfont=dict(family="monospace", size=11), row=1, col=2)
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
+                     tickfont=dict(family="monospace", size=11), row=1, col=2)
     fig.update_layout(title=title, height=max(360, 18 * len(labels) + 120), bargap=0.05)
     return fig
 

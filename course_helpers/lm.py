@@ -108,6 +108,32 @@ def tokenizer_from_file(path) -> "PreTrainedTokenizerFast":
     )
 
 
+def _byte_level_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet: the printable character that stands for each byte in the vocabulary."""
+    printable = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return {c: b for b, c in enumerate(chars)}
+
+
+def vocab_strings(tokenizer) -> list[str]:
+    """Each token's text, for display. A token that holds part of a multi-byte character (it decodes to
+    the replacement character on its own) is shown as its bytes instead, e.g. `\\xe2\\x80`."""
+    to_byte = _byte_level_decoder()
+    out = []
+    for i, piece in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))):
+        text = tokenizer.decode([i])
+        if "\ufffd" in text and piece and all(c in to_byte for c in piece):
+            text = "".join(f"\\x{to_byte[c]:02x}" for c in piece)
+        out.append(text)
+    return out
+
+
 def load_tokenizer():
     """The course's byte-level BPE tokenizer (see `tokenizer_from_file`)."""
     return tokenizer_from_file(asset_dir() / "tokenizer.json")

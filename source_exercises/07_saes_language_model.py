@@ -51,7 +51,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from course_helpers.dashboards import dashboard_figure, show_dashboard
-from course_helpers.lm import HOOK_NAME, load_course_model, load_heldout, load_saes, training_record
+from course_helpers.lm import HOOK_NAME, load_course_model, load_heldout, load_saes, training_record, vocab_strings
 from course_helpers.results import save_results
 from course_helpers.sae import SAEConfig, SparseAutoencoder
 from course_helpers.testing import assert_close, assert_shape, assert_true
@@ -85,7 +85,7 @@ tokens, doc_ids, docs = load_heldout(N_ROWS)
 record = training_record()
 
 n_inst, d_sae, d_mlp = saes.cfg.n_inst, saes.cfg.d_sae, saes.cfg.d_in
-vocab = [model.tokenizer.decode([i]) for i in range(model.cfg.d_vocab)]  # each token's text
+vocab = vocab_strings(model.tokenizer)  # each token's text (partial characters shown as bytes)
 is_django_doc = torch.tensor([d["django"] for d in docs])
 token_is_django: Bool[Tensor, "row pos"] = (doc_ids >= 0) & is_django_doc[doc_ids.clamp(min=0)]
 
