@@ -45,5 +45,18 @@ def make_page(executed, stem: str, meta: dict, links: dict, titles: dict):
     block.metadata["course"] = {"links": True}
     block.id = "course-links"  # fixed, so that rebuilding gives the same page
     first_md = next((i for i, c in enumerate(out.cells) if c.cell_type == "markdown"), -1)
+    if first_md >= 0:  # links and prerequisites right under the title, not after a long introduction
+        out.cells[first_md:first_md + 1] = _split_after_title(out.cells[first_md])
     out.cells.insert(first_md + 1, block)
     return out
+
+
+def _split_after_title(cell) -> list:
+    """[cell] or, when it opens with a `# Title` and goes on, [title, the rest] (stable ids)."""
+    lines = cell.source.lstrip("\n").split("\n")
+    if not lines[0].startswith("# ") or not "\n".join(lines[1:]).strip():
+        return [cell]
+    title, rest = copy.deepcopy(cell), copy.deepcopy(cell)
+    title.source, rest.source = lines[0], "\n".join(lines[1:]).strip("\n")
+    rest.id = f"{cell.id}-text"[-64:]
+    return [title, rest]
