@@ -176,41 +176,62 @@ def test_dask_local_cluster_two_workers(tmp_path, bwrap):
 SECTION1 = sorted(REPO.glob("source_exercises/01_*.py"))
 
 
+def section1_batch(dist: Path, subs: Path) -> dict:
+    """solution / blank / partial / hostile submissions of the built section 1 -> expected score."""
+    from grader.section import find_section_files, load_section
+
+    spec = load_section(*find_section_files("1", dist / "nbgrader")[1:])
+    source = nbformat.read(str(dist / "nbgrader" / "source" / spec.stem / f"{spec.stem}.ipynb"), 4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    last = spec.solution_ids[-1]
+    order = [c.ref for c in spec.skeleton]
+    lost = sum(t.points for t in spec.tests.values() if order.index(t.grade_id) > order.index(last))
+
+    def make(answer_for) -> nbformat.NotebookNode:
+        nb = nbformat.read(str(dist / "exercises" / f"{spec.stem}.ipynb"), 4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in answers:
+                cell.source = answer_for(gid, cell.source)
+        return nb
+
+    S.write(subs, "solution", make(lambda gid, stub: answers[gid]))
+    S.write(subs, "blank", make(lambda gid, stub: stub))
+    S.write(subs, "partial", make(lambda gid, stub: stub if gid == last else answers[gid]))
+    # the last answer left wrong, every test helper patched to pass, tracebacks and stderr silenced
+    hostile = ("\nassert_close = assert_shape = assert_true = lambda *a, **k: None\n"
+               "get_ipython().showtraceback = lambda *a, **k: None\nimport sys, os\n"
+               "sys.stderr = open(os.devnull, 'w')\n")
+    S.write(subs, "hostile", make(lambda gid, stub: stub + hostile if gid == last else answers[gid]))
+    return {"solution": spec.max_score, "blank": 0.0, "partial": spec.max_score - lost,
+            "hostile": spec.max_score - lost}
+
+
 @pytest.mark.skipif(not SECTION1, reason="section 1 is not written yet")
 def test_real_section_1(tmp_path, bwrap):
-    """The course's own section 1, split by the real build: solution → full marks, stub → 0."""
+    """The course's own section 1, split by the real build, graded in one batch."""
     from build_tools.api import split_section
+    from IPython.core.inputtransformer2 import TransformerManager
 
     try:
         info = split_section("1", tmp_path / "dist", root=REPO)
     except BaseException as exc:  # noqa: BLE001 - the section is being written by someone else
         pytest.skip(f"section 1 does not build right now: {exc}")
-    source = nbformat.read(str(info["grader_source"]), 4)
-    from IPython.core.inputtransformer2 import TransformerManager
-
     for cell in nbformat.read(str(info["exercise"]), 4).cells:
         if cell.cell_type == "code" and not cell.metadata.get("course", {}).get("skip_grading"):
             try:
                 compile(TransformerManager().transform_cell(cell.source), cell.get("id", "?"), "exec")
             except SyntaxError as exc:  # not the grader's to fix: report it, do not hide it
                 pytest.skip(f"build bug: exercise cell {cell.get('id')} of section 1 does not compile ({exc})")
-    subs = tmp_path / "subs"
-    solved = nbformat.read(str(info["exercise"]), 4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in solved.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    S.write(subs, "solution", solved)
-    S.write(subs, "blank", nbformat.read(str(info["exercise"]), 4))
+    expected = section1_batch(tmp_path / "dist", tmp_path / "subs")
     start = time.monotonic()
-    code = grade("1", subs, tmp_path / "out", workers=2, cell_timeout=120, timeout=480,
+    code = grade("1", tmp_path / "subs", tmp_path / "out", workers=2, cell_timeout=120, timeout=480,
                  course_dir=tmp_path / "dist" / "nbgrader")
     took = time.monotonic() - start
     rows = read_rows(tmp_path / "out")
-    max_score = float(rows["solution"]["max_score"])
     assert code == 0
-    assert (float(rows["solution"]["score"]), rows["solution"]["status"]) == (max_score, "ok"), rows["solution"]
-    assert float(rows["blank"]["score"]) == 0.0 and rows["blank"]["status"] == "ok"
+    assert {s: float(r["score"]) for s, r in rows.items()} == expected
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert "flagged for review" in rows["hostile"]["message"]
     assert took < 420
