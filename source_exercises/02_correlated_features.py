@@ -21,8 +21,9 @@
 # 2. **Anticorrelated features prefer to be antipodal** ($W_j \approx -W_i$): two features that are
 #    never on together never interfere, so sharing a line costs them nothing. This preference is weak,
 #    and we will measure how weak by training many seeds at once.
-# 3. **When the features do not all fit,** correlated pairs keep their internal orthogonality and
-#    the groups interfere with each other instead.
+# 3. **When the features do not all fit,** partners give up orthogonality in one direction only: they
+#    move to a small *positive* angle, or collapse onto a single shared direction, never opposite each
+#    other. We will see why positive and negative interference are not equally expensive.
 #
 # You will write the data generators (that is where the correlations live: the model is the one from
 # section 1, unchanged) and then read the trained geometries.
@@ -244,8 +245,7 @@ def generate_anticorrelated_features(batch_size: int, p: Float[Tensor, "inst fea
     ### END SOLUTION
     ### BEGIN STUB
     # pair_sum = ...  # [inst pair]: p_a + p_b of every pair
-    # if ...:
-    #     raise ValueError(...)
+    # ...  # raise a ValueError naming the pair if any pair_sum > 1 + 1e-6
     # u_pair = ...  # [batch inst pair]
     # u = ...  # [batch inst feats]: u for the first member, 1 - u for the second
     # values = ...
@@ -389,9 +389,10 @@ class CorrelatedModel(Model):
         )
         ### END SOLUTION
         ### BEGIN STUB
-        # n_corr, n_anti = ...  # numbers of correlated / anticorrelated *features*
+        # n_corr = ...  # number of correlated *features* (two per pair)
+        # n_anti = ...  # number of anticorrelated features
         # p = self.feature_probability
-        # return torch.cat([...], dim=-1)
+        # return ...  # the three blocks concatenated along the feature axis
         ### END STUB
 
 
@@ -619,7 +620,7 @@ for count, name, color in [(2, "both pairs antipodal", "#d62728"), (1, "one pair
     fig.add_trace(go.Scatter(x=[labels[i] for i in level_idx.tolist()], y=anti_loss[seed_idx, level_idx].numpy(),
                              mode="markers", name=name, marker=dict(color=color, size=9, opacity=0.7)), row=1, col=2)
 fig.update_yaxes(title_text="fraction over seeds × pairs", range=[0, 1.05], row=1, col=1)
-fig.update_yaxes(title_text="loss on 100k fresh samples", type="log", row=1, col=2)
+fig.update_yaxes(title_text="loss on 100k fresh samples", row=1, col=2)
 fig.update_layout(title=f"Anticorrelated pairs over {N_SEEDS} seeds: antipodal more often than chance", height=400, width=950)
 fig.show()
 print(f"antipodal pairs: {int(is_antipodal.sum())} of {is_antipodal.numel()} "
@@ -627,13 +628,18 @@ print(f"antipodal pairs: {int(is_antipodal.sum())} of {is_antipodal.numel()} "
 
 # %% [markdown]
 # **What to notice:** the left panel compares the share of antipodal pairs at each sparsity with the
-# 1-in-3 of a blind choice. Above the dashed line, the loss does prefer antipodal anticorrelated pairs;
-# how far above says how strong the preference is. The right panel shows why it is only a preference:
-# at each $p$ the losses of the two arrangements are close, and closer as $p$ falls, because the cost of
-# the "wrong" square is interference between features of different pairs, which are on together with
-# probability $p^2$. The paper's remark that antipodal anticorrelated pairs form reliably only at
-# relatively high $p$ is this: the lower the $p$, the less the choice matters to the loss, and the more
-# it is decided by the initialisation.
+# 1-in-3 of a blind choice. It is above chance overall, and highest at the largest $p$: in full mode
+# (8 seeds) we measured 88 % of pairs antipodal at $p = 0.32$, falling to 38 % at $p = 0.1$, barely
+# above chance. This is the paper's remark that antipodal anticorrelated pairs form reliably only at
+# relatively high $p$.
+#
+# The right panel explains it. The square with both pairs antipodal reconstructs *perfectly* (loss
+# $\approx 0$): each pair lies on one axis with at most one member on, the two axes are orthogonal, so
+# nothing ever interferes. The other square is not much worse: its only cost is a feature of one pair
+# colliding with its antipodal partner from the other pair, which needs both on at once, probability
+# $p^2$. So the gap between the two squares shrinks like $p^2$ (roughly 0.016 at $p = 0.32$, 0.0016 at
+# $p = 0.1$ in our runs), and with it the pressure that would move a run out of the wrong square once it
+# has formed. At low $p$ the initialisation decides.
 #
 # A single seed can show either arrangement, which is why a one-run experiment (such as the original
 # course's) can look like a confirmation or a refutation of the paper by luck.
@@ -642,8 +648,19 @@ print(f"antipodal pairs: {int(is_antipodal.sum())} of {is_antipodal.numel()} "
 # ### More pairs than fit
 #
 # Finally three correlated pairs (blue, green, purple): six features in two dimensions, $p$ from 10 %
-# down to 1 % ($p = 100^{-t}$, $t$ from 0.5 to 1). Six features of norm 1 cannot all be orthogonal to
-# their partner *and* to everything else, so something has to give.
+# down to 1 % ($p = 100^{-t}$, $t$ from 0.5 to 1). Six features cannot all be orthogonal to their
+# partner in a plane, so something has to give. Before running it, one more piece of the loss
+# landscape, which decides *what* gives.
+#
+# **Positive and negative interference are not equally cheap.** Suppose feature $a$ overlaps with $b$,
+# $W_a \cdot W_b = c$, and $b$ is on whenever $a$ is (a correlated partner). Output $a$ becomes
+# $\operatorname{ReLU}(x_a + c\,x_b + b_a)$. If $c > 0$, a negative bias $b_a \approx -c\,\mathbb{E}[x_b]$
+# removes the average interference, and it costs nothing when $a$ is off, because the ReLU clips a
+# negative number to 0. If $c < 0$, the correction would need a *positive* bias, and that is paid on
+# every input where $a$ is off, which at small $p$ is nearly all of them. So a correlated partner is
+# best orthogonal, next best at a small angle, and worst opposite. For features that are rarely on
+# together it is the reverse: negative interference is harmless (the ReLU clips it), which is why
+# uncorrelated features can sit antipodally.
 
 # %% skip_grading=true
 torch.manual_seed(SEED)
@@ -665,12 +682,20 @@ print("direction of each feature in degrees [inst, feat]:\n", angles.numpy().rou
 print("feature norms [inst, feat]:\n", model_corr3.W.detach().norm(dim=1).numpy().round(2))
 
 # %% [markdown]
-# **What to notice:** members of the same pair stay close to orthogonal, while the directions of
-# different pairs now overlap at angles other than 0° and 180°: the pairs interfere with each other,
-# the price of fitting six features in two dimensions. At the denser end the model may instead drop
-# or shorten a pair (look at the norms printed above) or let both members of a pair point in
-# similar directions, reading them out together; the paper describes this as correlated features
-# "collapsing" into a shared direction, a bit like a principal component, when they cannot all fit.
+# **What to notice** (read the printed angles and norms with the figure):
+#
+# * At the sparse end ($p \approx$ 2 % and 1 %) the six features form a near-regular hexagon, and the
+#   two members of every pair sit on **adjacent** vertices, about 60–65° apart ($\cos \approx 0.4$). Their
+#   antipodes (180°) and the 120° neighbours are features of *other* pairs. This is the rule above:
+#   the partner takes the small positive overlap, the rarely co-occurring features take the negative ones.
+# * At the denser end ($p$ = 10 %, 5.6 %, 3.2 %) one pair **collapses**: both members point the same way
+#   ($\cos = 1$) with norm $\approx 1/\sqrt{2} \approx 0.71$. The model stores their sum in one direction and
+#   reads the same value, $(x_a + x_b)/2$, back for both: a "principal component" of the pair, the
+#   paper's description of correlated features that cannot all fit. The other two pairs stay apart, at
+#   about 70° inside each pair.
+# * In no instance is a pair antipodal, and in none is it exactly orthogonal: with three pairs in a
+#   plane, the "local orthogonal bases" of the two-pair run are out of reach, and the model chooses
+#   positive overlap or collapse over negative overlap for partners.
 
 # %% [markdown]
 # ### Questions
@@ -684,14 +709,15 @@ print("feature norms [inst, feat]:\n", model_corr3.W.detach().norm(dim=1).numpy(
 
 # %% [markdown] fold="Answers"
 # 1. A blue and a green feature are on together only with probability $p^2$ (0.25 % at $p = 5\%$), and
-#    then the ReLU and the negative bias clean up most of the interference. Two blue features are on
-#    together *every* time either is on, and antipodal directions would cancel them.
+#    the ReLU clips negative interference anyway. Two blue features are on together *every* time either
+#    is on: antipodal directions would subtract each one from the other on every such input, and only a
+#    positive bias, paid on all the inputs where they are off, could correct for it.
 # 2. At $p = 0.45$ the wrong square costs more (different-pair features collide with probability
 #    $p^2 \approx 0.2$), so antipodal pairs should win more often; at $p = 0.01$ the two squares have
 #    almost the same loss and the fraction should fall towards the 1/3 of chance.
-# 3. With more pairs than fit, the least useful directions shrink first; correlated pairs tend to keep
-#    their members orthogonal and give up on orthogonality to the other pairs, or merge a pair into one
-#    shared direction.
+# 3. With more pairs than fit, partners move from orthogonal to a small positive angle, and at denser
+#    settings a pair merges into one shared direction of norm about $1/\sqrt{2}$; more pairs (or larger $p$)
+#    make more pairs collapse.
 
 # %% [markdown]
 # ## Results
