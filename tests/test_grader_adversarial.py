@@ -139,8 +139,9 @@ def _attackers(paths: dict) -> dict:
         "solution-partial_sum": "def partial_sum(n):\n    raise type('LEAK ' + _secrets(), (Exception,), {})()\n"})
     # --- files that are not (good) notebooks -----------------------------------------------------
     subs["v3"] = S.as_v3(S.honest("90_light"))
-    huge = S.fill("90_light", {**H, "solution-add": "for _ in range(100):\n    print('x' * 1_000_000)\n"
-                                                    + H["solution-add"]})
+    # 100 MB printed by a cell the student added (whether it finishes in time or is interrupted,
+    # the answers around it must be graded normally)
+    huge = S.fill("90_light", H, added=[("solution-add", "for _ in range(100):\n    print('x' * 1_000_000)\n")])
     huge.cells[0].outputs = []
     next(c for c in huge.cells if c.cell_type == "code").outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="y" * 20_000_000)]
