@@ -16,11 +16,12 @@
 #
 # **The model.** A one-layer transformer (attention, then a GELU MLP with 512 neurons, LayerNorm,
 # a 4096-token byte-level BPE vocabulary, context 128), the same shape as the model of Anthropic's
-# *Towards Monosemanticity* (2023). The course trained it itself, on about 120 MB of Python code and
-# English documentation taken from packages on the Python package index: the standard library,
-# SymPy, SQLAlchemy, NumPy, NetworkX, Flask and friends, and **Django**. Every file is labelled with
-# the package it came from, so we can check claims like "this latent fires on Django code" against
-# ground truth. Held-out files (never seen in training) are what we evaluate on.
+# *Towards Monosemanticity* (2023). The course trained it itself (`build_tools/lm_assets.py`), on a
+# corpus of about 120 MB of Python code and English documentation taken from packages on the Python
+# package index: the standard library, SymPy, SQLAlchemy, NumPy, NetworkX, Flask and friends, and
+# **Django** (about 14 % of the corpus). Every file is labelled with the package it came from, so we
+# can check claims like "this latent fires on Django code" against ground truth. The corpus is split
+# by file: we evaluate on held-out files that the model never saw.
 #
 # **The SAEs.** Two SAEs on the MLP's post-GELU activations `blocks.0.mlp.hook_post`, each with
 # $8 \times 512 = 4096$ latents, trained with **your section-6 code** (`train_sae` with loss-weighted
@@ -108,7 +109,8 @@ print(model.to_string(tokens[0, :60]))
 # model, saes, tokens = load_gelu_1l_from_hub()   # downloads ~1 GB; no per-file labels, so no Django check
 # ```
 #
-# Everything below works unchanged, except the parts that use `token_is_django`.
+# The functions you write below work unchanged on it; the parts that use the course's file labels
+# (Django, documentation, test files) need the course's own held-out data.
 
 # %% [markdown]
 # Every position of a row is a prediction: position $i$ predicts token $i+1$. Position 0 holds the
