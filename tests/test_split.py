@@ -128,3 +128,13 @@ def test_real_sections_never_leak(tmp_path):
                         assert text not in exercise, f"{path.name}: exercise leaks {text!r}"
                     if block.kind == "hidden":
                         assert text not in run, f"{path.name}: published notebooks leak hidden {text!r}"
+
+
+def test_inline_helpers_multiline_import():
+    section = fixture()
+    cell = next(c for c in section.nb.cells if "from course_helpers.results import save_results" in c.source)
+    cell.source = cell.source.replace("from course_helpers.results import save_results",
+                                      "from course_helpers.results import (\n    save_results,\n)")
+    nb = inline_helpers(section.nb, FIXTURE)
+    text = next(c.source for c in nb.cells if "def save_results" in c.source)
+    compile(text, "cell", "exec")  # no orphan `save_results,` / `)` lines left behind

@@ -60,9 +60,14 @@ def inline_helpers(nb, source_path: Path):
         if cell.cell_type != "code" or "course_helpers" not in cell.source:
             continue
         lines = []
-        for line in cell.source.split("\n"):
+        source_lines = iter(cell.source.split("\n"))
+        for line in source_lines:
             match = IMPORT_LINE.match(line)
             if match:
+                if "(" in line and ")" not in line:  # a parenthesised, multi-line import list
+                    for rest in source_lines:
+                        if ")" in rest:
+                            break
                 origin = f"{cell.metadata['course'].get('origin')}:{cell.metadata['course'].get('line')}"
                 lines.extend(_expand(root, match.group("name"), done, origin))
             else:
