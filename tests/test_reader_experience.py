@@ -455,7 +455,8 @@ def test_screenshots_desktop_and_phone_light_and_dark(site, tabs):
                 page = visit(tabs(width, theme), base, rel)
                 settle(page)
                 path = SHOTS / f"{name}-{width}-{theme}.png"
-                page.screenshot(path=str(path), full_page=True)
+                # Transitions finished: a capture must not catch the theme mid-slide.
+                page.screenshot(path=str(path), full_page=True, animations="disabled")
                 made.append(path)
     for path in made:
         assert path.stat().st_size > 20_000, f"{path} looks empty"
