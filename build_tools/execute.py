@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import papermill
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from papermill.exceptions import PapermillExecutionError
 
 from build_tools.atomic import copy_file, write_notebook
@@ -68,6 +69,9 @@ def _merge_outputs(fresh, cached):
             cells.append(params_cell)
     out.cells = cells
     out.metadata["papermill"] = cached.metadata.get("papermill", {})
+    # tqdm writes one stream chunk per refresh; merge them and apply the carriage returns so a
+    # page shows each progress bar once, in its final state.
+    out, _ = CoalesceStreamsPreprocessor().preprocess(out, {})
     return out
 
 

@@ -138,3 +138,14 @@ def test_inline_helpers_multiline_import():
     nb = inline_helpers(section.nb, FIXTURE)
     text = next(c.source for c in nb.cells if "def save_results" in c.source)
     compile(text, "cell", "exec")  # no orphan `save_results,` / `)` lines left behind
+
+
+def test_progress_bar_chunks_are_merged():
+    from build_tools.execute import _merge_outputs
+
+    fresh = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train()")])
+    ran = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train()")])
+    ran.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{i}0%|\r") for i in range(10)]
+    ran.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="100%| done\n"))
+    merged = _merge_outputs(fresh, ran)
+    assert [o["text"] for o in merged.cells[0].outputs] == ["100%| done\n"]
