@@ -125,7 +125,14 @@ def test_killed_grader_resumes_without_counting_twice(tmp_path, bwrap):
            "--cell-timeout", "20", "--timeout", "60"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not (journal.is_dir() and len(list(journal.glob("*.json"))) >= 2):
+    def csv_rows() -> int:  # the CSV is rewritten from the journal just after each journal entry
+        try:
+            return len(read_rows(out))
+        except (FileNotFoundError, KeyError, ValueError):
+            return 0
+
+    while time.monotonic() < deadline and not (journal.is_dir() and len(list(journal.glob("*.json"))) >= 2
+                                               and csv_rows() >= 2):
         time.sleep(0.2)
     assert proc.poll() is None, "the grader finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
