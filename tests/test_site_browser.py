@@ -30,7 +30,7 @@ def site(built_fixture):
     port = _free_port()
     server = subprocess.Popen([*COURSE, "serve", "--port", str(port)], cwd=root,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for _ in range(200):
+    for _ in range(600):  # up to 60 s: `course serve` imports a lot on a busy machine
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
