@@ -39,7 +39,6 @@ SEED = 0
 import math
 
 import einops
-import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
@@ -47,10 +46,9 @@ from jaxtyping import Float
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from course_helpers.plots import SEQUENTIAL
 from course_helpers.toy_model import Config, Model
 from course_helpers.tms_plots import plot_features_in_2d
-from course_helpers.testing import assert_close, assert_shape, assert_true
+from course_helpers.testing import assert_shape, assert_true
 from course_helpers.results import save_results
 
 torch.manual_seed(SEED)
