@@ -174,8 +174,10 @@ class SparseAutoencoder(nn.Module):
 # * **Dead latents**: a latent that has not fired on *any* input for a while gets no gradient from the
 #   reconstruction loss (its ReLU is closed), so it will most likely never come back. We keep, for
 #   every training step, the fraction of the batch on which each latent fired (`frac_active`), and
-#   call a latent dead if it fired on nothing in each of the last `window` steps. Until `window` steps
-#   have been seen there is not enough evidence, and no latent is dead.
+#   call a latent dead if, averaged over the last `window` steps, it fired on at most a fraction
+#   `threshold` of the inputs. With `threshold = 0` (the default) that means it fired on nothing at
+#   all; a small positive threshold also catches latents that are *nearly* dead, firing only on rare
+#   coincidences. Until `window` steps have been seen there is not enough evidence, and no latent is dead.
 
 # %%
 def sae_metrics(h: Float[Tensor, "batch inst d_in"], out: SAEOutput) -> dict[str, Float[Tensor, "inst"]]:
@@ -195,13 +197,33 @@ def sae_metrics(h: Float[Tensor, "batch inst d_in"], out: SAEOutput) -> dict[str
     return {"l0": l0.detach(), "l2_loss": l2_loss.detach(), "fve": fve.detach()}
 
 
-def find_dead_latents(frac_active_history: Float[Tensor, "step inst d_sae"], window: int) -> Bool[Tensor, "inst d_sae"]:
-    """Latents that fired on no input in each of the last `window` steps (none before `window` steps)."""
+def find_dead_latents(
+    frac_active_history: Float[Tensor, "step inst d_sae"], window: int, threshold: float = 0.0
+) -> Bool[Tensor, "inst d_sae"]:
+    """Latents whose firing fraction, averaged over the last `window` steps, is at most `threshold`."""
     ### BEGIN SOLUTION
     if frac_active_history.shape[0] < window:
         return torch.zeros(frac_active_history.shape[1:], dtype=torch.bool, device=frac_active_history.device)
-    return (frac_active_history[-window:] == 0).all(dim=0)
+    return frac_active_history[-window:].mean(dim=0) <= threshold
     ### END SOLUTION
+
+
+@torch.no_grad()
+def find_duplicate_latents(sae: "SparseAutoencoder", min_cos: float = 0.99) -> Bool[Tensor, "inst d_sae"]:
+    """The weaker (smaller encoder norm) of every pair of latents whose decoder rows have cosine > min_cos.
+
+    Two latents that write the same direction split one feature between them; neither is dead, so
+    resampling dead latents alone never frees one of them (given code, not an exercise).
+    """
+    W_dec = sae.W_dec / sae.W_dec.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    cos = einops.einsum(W_dec, W_dec, "inst a d_in, inst b d_in -> inst a b")
+    strength = sae.W_enc.norm(dim=1)  # [inst d_sae]
+    index = torch.arange(sae.cfg.d_sae, device=cos.device)
+    # latent a is the weaker of (a, b): smaller encoder norm, ties broken by the larger index
+    weaker = (strength[:, :, None] < strength[:, None, :]) | (
+        (strength[:, :, None] == strength[:, None, :]) & (index[:, None] > index[None, :])
+    )
+    return ((cos > min_cos) & weaker).any(dim=-1)
 
 
 # %% [markdown]
@@ -315,10 +337,14 @@ def resample_advanced(
 # `train_sae` draws a fresh batch from `sample_h(batch_size)` at every step (a frozen toy model here,
 # a language model in section 7), takes one Adam step, renormalises the decoder and records, every
 # `log_every` steps, per instance: L0, reconstruction loss, FVE, the fraction of dead latents over
-# the last `dead_window` steps, and each latent's `frac_active` averaged since the previous log.
+# the last `dead_window` steps (with `dead_threshold`), and each latent's `frac_active` averaged since
+# the previous log.
 # With `resample="simple"` or `"advanced"`, it resamples the latents that are dead over the window
 # every `resample_every` steps (none after step `resample_until`, so that the last resampled latents
-# have time to settle). The log holds stacked tensors, one row per logged step.
+# have time to settle), at most `max_resampled_per_inst` per instance at a time if that is set (the
+# others wait for the next event). With `duplicate_cos` set, an event also rewrites the weaker of two
+# latents whose decoder rows have a cosine above it (`find_duplicate_latents`). The log holds
+# stacked tensors, one row per logged step.
 
 # %%
 def train_sae(
@@ -329,9 +355,12 @@ def train_sae(
     lr: float = 1e-3,
     log_every: int = 100,
     dead_window: int = 400,
+    dead_threshold: float = 0.0,
     resample: str | None = None,
     resample_every: int = 2500,
     resample_until: int | None = None,
+    max_resampled_per_inst: int | None = None,
+    duplicate_cos: float | None = None,
     neuron_resample_scale: float = 0.2,
     snapshot_weights: bool = False,
     progress: bool = True,
@@ -355,11 +384,15 @@ def train_sae(
     resampled = torch.zeros(cfg.n_inst, cfg.d_sae, dtype=torch.bool, device=sae.W_enc.device)
     active_sum, active_count = torch.zeros_like(resampled, dtype=torch.float), 0
 
+    last_resample = steps if resample_until is None else resample_until
     bar = tqdm(range(steps), file=sys.stdout, mininterval=1.0, disable=not progress)
     for step in bar:
-        last_resample = steps if resample_until is None else resample_until
         if resample is not None and step > 0 and step % resample_every == 0 and step <= last_resample:
-            dead = find_dead_latents(torch.stack(list(history)), dead_window)
+            dead = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
+            if duplicate_cos is not None:  # the weaker of two latents that write the same direction
+                dead |= find_duplicate_latents(sae, duplicate_cos)
+            if max_resampled_per_inst is not None:  # the rest wait for the next event
+                dead &= dead.long().cumsum(dim=-1) <= max_resampled_per_inst
             if dead.any():
                 if resample == "simple":
                     resample_simple(sae, dead, neuron_resample_scale, optimizer)
@@ -391,7 +424,7 @@ def train_sae(
 
         if step % log_every == 0 or step == steps - 1:
             metrics = sae_metrics(h, out)
-            dead_now = find_dead_latents(torch.stack(list(history)), dead_window)
+            dead_now = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
             log["step"].append(torch.tensor(step))
             for key in ("l0", "l2_loss", "fve"):
                 log[key].append(metrics[key])

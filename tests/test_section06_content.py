@@ -11,6 +11,7 @@ from course_helpers.sae import (
     SAEOutput,
     SparseAutoencoder,
     find_dead_latents,
+    find_duplicate_latents,
     reinitialize_latents,
     resample_advanced,
     resample_simple,
@@ -112,6 +113,10 @@ def test_dead_latents_use_the_window():
     assert find_dead_latents(history, 7).tolist() == [[True, False, True]]  # steps 3..9
     assert find_dead_latents(history, 4).tolist() == [[True, True, True]]  # steps 6..9
     assert not find_dead_latents(history, 11).any()
+    # A threshold on the mean firing fraction over the window.
+    history[8, 0, 2] = 0.004  # mean 0.001 over the last 4 steps
+    assert find_dead_latents(history, 4, threshold=1e-3).tolist() == [[True, True, True]]
+    assert find_dead_latents(history, 4, threshold=5e-4).tolist() == [[True, True, False]]
     # NaN marks "just resampled": such a latent is not dead.
     history[:, 0, 2] = float("nan")
     assert find_dead_latents(history, 3).tolist() == [[True, True, False]]
@@ -214,6 +219,53 @@ def test_train_with_resampling_end_to_end(tied):
     assert log["resampled"][5].sum() >= 6  # the three shut latents of both instances
     assert log["W_dec"].shape == (13, 2, 6, 2) and log["W_enc"].shape == (13, 2, 2, 6)
     assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(2, 6), atol=1e-5)
+
+
+def test_max_resampled_per_inst_rewrites_one_latent_per_event():
+    torch.manual_seed(10)
+    sae = SparseAutoencoder(SAEConfig(2, 2, 5))
+    with torch.no_grad():
+        sae.b_enc[:, :3] = -100.0  # three dead latents per instance
+    log = train_sae(sae, lambda b: torch.randn(b, 2, 2), steps=101, batch_size=64, lr=0.0, log_every=10,
+                    dead_window=20, dead_threshold=1e-3, resample="advanced", resample_every=50,
+                    max_resampled_per_inst=1, progress=False)
+    per_event = log["resampled"][log["resampled"].flatten(1).any(-1)].sum(-1)  # [event inst]
+    assert per_event.tolist() == [[1, 1], [1, 1]]
+    # Two different latents per instance were rewritten, and the third is still dead at the end.
+    assert (log["resampled"].sum(0) == torch.tensor([[1, 1, 0, 0, 0]] * 2)).all()
+    torch.testing.assert_close(log["dead_frac"][-1], torch.tensor([0.2, 0.2]))
+
+
+def test_twins_stay_twins():
+    """Why one latent per event: two latents rewritten identically never separate."""
+    torch.manual_seed(11)
+    sae = SparseAutoencoder(SAEConfig(1, 2, 4))
+    opt = torch.optim.Adam(sae.parameters(), lr=1e-2)
+    v = torch.nn.functional.normalize(torch.randn(1, 4, 2), dim=-1)
+    v[0, 3] = v[0, 2]
+    reinitialize_latents(sae, torch.tensor([[False, False, True, True]]), v, 0.2, opt)
+    sample = lambda b: torch.randn(b, 1, 2) * (torch.rand(b, 1, 1) < 0.3)
+    for _ in range(30):
+        out = sae(sample(128))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        sae.normalize_decoder()
+    torch.testing.assert_close(sae.W_dec[0, 2], sae.W_dec[0, 3])
+    torch.testing.assert_close(sae.W_enc[0, :, 2], sae.W_enc[0, :, 3])
+
+
+def test_find_duplicate_latents_marks_the_weaker_of_a_pair():
+    sae = SparseAutoencoder(SAEConfig(2, 2, 4))
+    with torch.no_grad():
+        angles = torch.tensor([[0.0, 1.0, 0.0005, 2.0], [0.0, 1.0, 2.0, 3.0]])
+        sae._W_dec.copy_(torch.stack([angles.cos(), angles.sin()], dim=-1))
+        sae.W_enc.copy_(torch.ones(2, 2, 4))
+        sae.W_enc[0, :, 0] = 0.3  # latent 0 is the weaker of the pair (0, 2)
+    assert find_duplicate_latents(sae, 0.99).tolist() == [[True, False, False, False], [False] * 4]
+    with torch.no_grad():
+        sae.W_enc[0, :, 0] = 1.0  # equal strength: the later index gives way
+    assert find_duplicate_latents(sae, 0.99).tolist() == [[False, False, True, False], [False] * 4]
 
 
 def test_train_rejects_bad_settings():
