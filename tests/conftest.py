@@ -9,6 +9,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 COURSE = [sys.executable, "-m", "build_tools.cli"]
+# Debian's chromium, as the guide asks; a `chromium` elsewhere on PATH only when it is missing.
+CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else (shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 
 
 def make_project(dest: Path, sections=("01_fixture.py",)) -> Path:

@@ -140,8 +140,10 @@ def _attackers(paths: dict) -> dict:
     # --- files that are not (good) notebooks -----------------------------------------------------
     subs["v3"] = S.as_v3(S.honest("90_light"))
     # 100 MB printed by a cell the student added (whether it finishes in time or is interrupted,
-    # the answers around it must be graded normally)
-    huge = S.fill("90_light", H, added=[("solution-add", "for _ in range(100):\n    print('x' * 1_000_000)\n")])
+    # the answers around it must be graded normally). Flushed line by line: unflushed, ipykernel
+    # buffers it all and, under the 512 MB limit, drops it itself before the grader sees any.
+    huge = S.fill("90_light", H, added=[("solution-add",
+                                         "for _ in range(1000):\n    print('x' * 100_000, flush=True)\n")])
     huge.cells[0].outputs = []
     next(c for c in huge.cells if c.cell_type == "code").outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="y" * 20_000_000)]
@@ -278,8 +280,11 @@ def test_memory_and_fork_bombs_are_contained(light_batch):
     # the gradual memory bomb hit the limit and the kernel lived on; the 50 GB allocation
     # failed inside mean_of (that test only)
     assert scores(r) == (2.0, "1", "0", "1") and r["status"] == "ok"
-    # the fork bomb (a cell the student added) was stopped, the kernel restarted without it
-    assert "the kernel was restarted 1 time(s)" in r["message"]
+    # the fork bomb (a cell the student added) was stopped: either the interrupt got through
+    # (the cell timed out) or the kernel had to be replaced (restarted) -- which one depends on
+    # how fast the host's process table fills, so both are accepted, but one must be reported
+    assert ("a cell the student added timed out" in r["message"]
+            or "the kernel was restarted 1 time(s)" in r["message"]), r["message"]
     assert "flagged for review: the code uses fork" in r["message"]
     feedback = (light_batch["out"] / "feedback" / "bombs.html").read_text()
     assert "MemoryError" in feedback

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO, run_course
+from conftest import CHROMIUM, FIXTURES, REPO, run_course
+from conftest import CHROMIUM_ARGS as ARGS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 SHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", REPO / "dist" / "screenshots"))
 UNIQUE_WORD = "zanzibarite"  # appears in the second section's text and nowhere else
 SECTION = "generated/02_second.html"
