@@ -117,8 +117,9 @@ def parse_cells(path: Path, text: str, problems: list[str], start: int = 0,
     lines = text.splitlines()
     cells = []
     current = None  # (cell_type, options, header_line, body_lines, first_body_line)
+    implicit_options: dict = {}  # identity marks the implicit cell: dropped when it holds nothing
     if implicit_first_cell:
-        current = ("code", {}, start + 1, [], start + 1)
+        current = ("code", implicit_options, start + 1, [], start + 1)
 
     def flush():
         if current is None:
@@ -130,6 +131,8 @@ def parse_cells(path: Path, text: str, problems: list[str], start: int = 0,
             body_start += 1
         while body and not body[-1].strip():
             body.pop()
+        if not body and options is implicit_options:
+            return  # a helper module that opens with a cell marker
         if cell_type == "markdown":
             text_lines = []
             for offset, line in enumerate(body):

@@ -35,6 +35,9 @@ def test_first_build_writes_every_artifact(built_fixture):
             "gh-pages/notebooks/exercises/01_fixture.ipynb") in links.source
     folded = next(c for c in page.cells if c.id == "solution-mse")
     assert "hide-input" in folded.metadata["tags"]
+    # papermill's override cell is build plumbing: removed from the page
+    page_injected = [c for c in page.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert page_injected and "remove-cell" in page_injected[0].metadata["tags"]
     results = json.loads((root / "dist/results/section1.json").read_text())
     assert results["n_points"] == 20 and 0.001 < results["mse"] < 0.05
 

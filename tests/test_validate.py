@@ -112,3 +112,17 @@ def test_cli_reports_all_problems_exit_2_and_writes_nothing(tmp_path):
     assert f"{path}:{test_line}: graded test cell 'test_mae' has no points" in out
     assert "nothing was written" in out
     assert not (root / "dist").exists(), "a failed validation must not write any output"
+
+
+def test_include_splices_helper_cells_without_an_empty_leading_cell(tmp_path):
+    root = make_project(tmp_path / "p", sections=())
+    (root / "course_helpers" / "demo_inc.py").write_text(
+        "# %% [markdown]\n# ## Included\n\n# %%\ndef twice(x):\n    return 2 * x\n")
+    path = root / "source_exercises" / "01_inc.py"
+    path.write_text(GOOD + "\n# %% include=\"course_helpers/demo_inc.py\"\n")
+    section = load_section(path)
+    assert validate(section) == []
+    spliced = [c for c in section.nb.cells if c.metadata["course"].get("included_from")]
+    assert [(c.cell_type, c.source) for c in spliced] == [
+        ("markdown", "## Included"), ("code", "def twice(x):\n    return 2 * x")]
+    assert all(c.source.strip() for c in section.nb.cells if c.cell_type == "code")

@@ -33,7 +33,8 @@ def make_page(executed, stem: str, meta: dict, links: dict, titles: dict):
     for cell in out.cells:
         course = cell.metadata.get("course", {})
         tags = cell.metadata.get("tags", [])
-        if course.get("setup"):
+        if course.get("setup") or "injected-parameters" in tags:
+            # the Colab install cell, and papermill's FAST/SEED override: build plumbing, not course
             _tag(cell, "remove-cell")
         if cell.cell_type != "code":
             continue
