@@ -85,6 +85,24 @@ def test_section_page_math_plotly_badges_and_no_external_requests(site, browser,
     assert outside == [], f"requests outside 127.0.0.1: {outside}"
 
 
+def test_animation_plays_on_the_static_page(site, browser):
+    """The section-6 animation helper's play button advances frames on the built page."""
+    base, _ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{base}/generated/01_fixture.html", wait_until="networkidle")
+    animated = "Array.from(document.querySelectorAll('.js-plotly-plot')).find(g => g._transitionData && g._transitionData._frames && g._transitionData._frames.length)"
+    page.wait_for_function(f"!!({animated})", timeout=20000)
+    title = f"({animated}).querySelector('.gtitle').textContent"
+    before = page.evaluate(title)
+    assert page.evaluate(f"({animated})._transitionData._frames.length") == 6
+    page.locator(".js-plotly-plot .updatemenu-button", has_text="play").first.click()
+    # frames advance: the title shows each frame's step, and the last one (step 500) is reached
+    page.wait_for_function(f"{title}.includes('step 500')", timeout=15000)
+    assert before != page.evaluate(title) and "step 0" in before
+    # the slider follows the animation (it is updated a moment after each frame is drawn)
+    page.wait_for_function(f"({animated})._fullLayout.sliders[0].active === 5", timeout=5000)
+
+
 def test_no_html_file_loads_anything_from_outside(site):
     _, root = site
     import re
