@@ -42,6 +42,8 @@ def figure_description(fig_dict: dict) -> str:
     text = f"Figure: {title or 'untitled'}."
     if kinds:
         text += f" Interactive {', '.join(kinds)} plot" + (f" ({'; '.join(dict.fromkeys(axes))})." if axes else ".")
+    if fig_dict.get("frames"):
+        text += f" Animated: {len(fig_dict['frames'])} frames, with a play button and a slider."
     return text
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 GRADER_DIR = Path(__file__).resolve().parent
 SANDBOX_PKG_ROOT = "/opt/course-grader"
+PUBLIC_ASSETS = GRADER_DIR.parent / "assets" / "lm"  # section 7's public model files, if the course has them
 WORKDIR = "/home/student"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MAX_EVENT_LINE = 2_000_000
@@ -158,6 +159,8 @@ def bwrap_argv(limits: Limits, privileged: bool) -> list[str]:
              "--perms", "1777", "--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/tmp"]
     made = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc"}
     binds = [(p, p) for p in _ro_paths()] + [(str(GRADER_DIR), f"{SANDBOX_PKG_ROOT}/grader")]
+    if PUBLIC_ASSETS.is_dir():  # section 7's model and SAEs: public (the site serves them too)
+        binds.append((str(PUBLIC_ASSETS), f"{SANDBOX_PKG_ROOT}/assets/lm"))
     for src, dest in binds:
         parts = Path(dest).parts
         for k in range(2, len(parts)):
@@ -177,7 +180,11 @@ def bwrap_argv(limits: Limits, privileged: bool) -> list[str]:
 
 
 def sandbox_env(home: str, tmp: str) -> dict:
+    assets = {}
+    if PUBLIC_ASSETS.is_dir():  # where course_helpers.lm looks first (no download while grading)
+        assets["COURSE_LM_ASSETS"] = f"{SANDBOX_PKG_ROOT}/assets/lm" if home == WORKDIR else str(PUBLIC_ASSETS)
     return {
+        **assets,
         "HOME": home,
         "USER": "student",
         "LOGNAME": "student",

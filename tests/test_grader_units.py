@@ -235,3 +235,25 @@ def test_course_cli_registers_grade():
     for option in ("--out", "--workers", "--scheduler", "--cell-timeout", "--timeout", "--memory-mb", "--db",
                    "--unsafe-no-sandbox", "--course-dir"):
         assert option in result.output
+
+
+def test_public_lm_assets_are_visible_read_only_in_the_sandbox(tmp_path, monkeypatch):
+    """Section 7 loads its model from COURSE_LM_ASSETS: graded offline, from a read-only copy."""
+    if sandbox.sandbox_problem():
+        pytest.skip(f"bubblewrap unusable here: {sandbox.sandbox_problem()}")
+    import subprocess
+
+    assets = tmp_path / "assets" / "lm"
+    assets.mkdir(parents=True)
+    (assets / "manifest.json").write_text('{"files": {}}')
+    monkeypatch.setattr(sandbox, "PUBLIC_ASSETS", assets)
+    code = ("import os, pathlib\np = pathlib.Path(os.environ['COURSE_LM_ASSETS'])\n"
+            "print((p / 'manifest.json').read_text())\n"
+            "try:\n    (p / 'x').write_text('x')\n    print('WRITABLE')\nexcept OSError:\n    print('read-only')\n")
+    argv = sandbox.bwrap_argv(sandbox.Limits(), privileged=False) + [sys.executable, "-c", code]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[:2] == ['{"files": {}}', "read-only"], (out.stdout, out.stderr)
+    assert not (assets / "x").exists()
+    # without assets in the course, nothing is bound and the variable is unset
+    monkeypatch.setattr(sandbox, "PUBLIC_ASSETS", tmp_path / "none")
+    assert "COURSE_LM_ASSETS" not in sandbox.sandbox_env(sandbox.WORKDIR, "/tmp")

@@ -19,10 +19,6 @@ from course_helpers import lm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "assets" / "lm"
-# Until `course assets` has produced and committed the full-scale assets (section 7 is in drafts/
-# meanwhile), the tests of the committed files cannot run; the toy-scale tests above still do.
-needs_committed = pytest.mark.skipif(not COMMITTED.is_dir(),
-                                     reason="assets/lm/ not trained and committed yet (section 7 is a draft)")
 
 
 @pytest.fixture(scope="module")
@@ -144,13 +140,11 @@ def test_default_site_url_matches_config():
     assert lm.asset_base_url().endswith("/_static/assets/lm/")
 
 
-@needs_committed
 def test_committed_assets_pass_the_check():
     assert COMMITTED.is_dir(), "assets/lm/ is missing: run `course assets`"
     assert lm_assets.check_assets(COMMITTED) == []
 
 
-@needs_committed
 def test_committed_assets_load_and_match_their_record(monkeypatch):
     monkeypatch.setenv("COURSE_LM_ASSETS", str(COMMITTED))
     record = json.loads((COMMITTED / "training.json").read_text())
@@ -170,7 +164,6 @@ def test_committed_assets_load_and_match_their_record(monkeypatch):
     assert sum(d["django"] for d in docs) > 0
 
 
-@needs_committed
 def test_loading_prints_nothing_to_stderr(capfd, monkeypatch):
     """nbgrader gives 0 points to a cell with stderr output: loading must keep stderr empty."""
     monkeypatch.setenv("COURSE_LM_ASSETS", str(COMMITTED))

@@ -271,7 +271,9 @@ OVERFLOW_JS = """() => {
 FIGURES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(el => {
   const fig = el.closest('figure'), cap = fig && fig.querySelector('figcaption');
   const t = el.layout && el.layout.title;
-  return {title: (t && (t.text || t)) || '', caption: cap ? cap.textContent.trim() : '',
+  // the title's first line, as text: an animation's subtitle (after <br>) changes with each frame
+  const raw = String((t && (t.text || t)) || '').split(/<br\s*\/?>/i)[0];
+  return {title: raw.replace(/<[^>]+>/g, '').trim(), caption: cap ? cap.textContent.trim() : '',
           width: el.getBoundingClientRect().width,
           svgWidth: el.querySelector('.main-svg').getBoundingClientRect().width,
           column: el.closest('.cell_output') ? el.closest('.cell_output').getBoundingClientRect().width : 0,

@@ -16,9 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from course_helpers import dashboards, lm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-# The section waits in drafts/ until its trained assets are committed (see drafts/README.md).
-SECTION = next(p for p in (REPO / "source_exercises" / "07_saes_language_model.py",
-                           REPO / "source_exercises" / "drafts" / "07_saes_language_model.py") if p.exists())
+SECTION = REPO / "source_exercises" / "07_saes_language_model.py"
 
 
 def test_tokens_html_shades_by_activation_and_escapes():

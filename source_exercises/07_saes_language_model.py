@@ -24,7 +24,7 @@
 # by file: we evaluate on held-out files that the model never saw.
 #
 # **The SAEs.** Two SAEs on the MLP's post-GELU activations `blocks.0.mlp.hook_post`, each with
-# $8 \times 512 = 4096$ latents, trained with **your section-6 code** (`train_sae` with loss-weighted
+# $4 \times 512 = 2048$ latents, trained with **your section-6 code** (`train_sae` with loss-weighted
 # resampling) and the same L1 coefficient, from two different random seeds. They are the two
 # *instances* of one `SparseAutoencoder`, so everything you write here runs on both at once.
 #
@@ -38,7 +38,7 @@
 # 4. Hunt for features, starting with Django, and check which latents both seeds found.
 # 5. Build feature dashboards, and (bonus) estimate each latent's importance from gradients.
 #
-# Everything runs offline on a CPU: the model, tokenizer and SAEs ship with the course (about 20 MB).
+# Everything runs offline on a CPU: the model, tokenizer and SAEs ship with the course (about 12 MB).
 
 # %%
 import warnings
@@ -77,7 +77,7 @@ torch.manual_seed(SEED)
 # `load_course_model()` returns a TransformerLens `HookedTransformer`; `load_saes()` the two SAEs as
 # a section-6 `SparseAutoencoder` with `n_inst = 2`; `load_heldout()` token rows from files the model
 # never saw, plus, for every token, the file it came from. The files are loaded from the course
-# repository if you have it, and otherwise downloaded once from the course site (about 20 MB).
+# repository if you have it, and otherwise downloaded once from the course site (about 12 MB).
 
 # %%
 model = load_course_model(device)
@@ -749,8 +749,8 @@ for _rel in (0.25, 0.6):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# To scan all 4096 latents of seed 0 we compute their activations in blocks of 512 (the full
-# `[tokens, 4096]` matrix would take gigabytes) and measure, for every latent, its precision for
+# To scan all 2048 latents of seed 0 we compute their activations in blocks of 512 (the full
+# `[tokens, 2048]` matrix would take about a gigabyte) and measure, for every latent, its precision for
 # several sets of tokens at once: Django files, English documentation (`.rst`/`.md` files), and test
 # files. We also count each latent's strong firings: a precision computed from 3 tokens means little.
 
@@ -975,7 +975,7 @@ dashboard(0, token_latent, "a single-minded next-token predictor")
 #
 # The dashboards say what a latent fires on, not how much the model's loss depends on it. The direct
 # way to find out is to **ablate** it (set $z_k = 0$ everywhere, keep the rest) and measure the loss:
-# one forward pass per latent, 4096 of them. **Attribution** estimates all of them from one forward and
+# one forward pass per latent, 2048 of them. **Attribution** estimates all of them from one forward and
 # one backward pass, with a first-order Taylor expansion of the loss in $z$:
 #
 # $$
