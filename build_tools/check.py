@@ -23,7 +23,7 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from build_tools import pipeline
-from build_tools.source import Section
+from build_tools.source import Section, kernel_env, project_root
 
 
 @dataclass
@@ -56,7 +56,7 @@ def _error_of(cell) -> tuple[str, str] | None:
     return None
 
 
-def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None = None):
+def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None = None, env: dict | None = None):
     """Execute with errors allowed. Returns (notebook, None) or (notebook, why the kernel died).
 
     Whatever the notebook saves with save_results is merged into ``results``.
@@ -67,8 +67,9 @@ def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None 
         cell.metadata.setdefault("tags", [])
     nb = parameterize_notebook(nb, parameters)
     scratch = Path(tempfile.mkdtemp(prefix="course-check-"))
-    saved = os.environ.get("COURSE_RESULTS_DIR")
-    os.environ["COURSE_RESULTS_DIR"] = str(scratch / "results")  # never clobber dist/results
+    env = {**(env or {}), "COURSE_RESULTS_DIR": str(scratch / "results")}  # never clobber dist/results
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(scratch)}})
@@ -82,10 +83,11 @@ def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None 
     except Exception as err:  # a timeout, for example
         return nb, f"{type(err).__name__}: {err}"
     finally:
-        if saved is None:
-            os.environ.pop("COURSE_RESULTS_DIR", None)
-        else:
-            os.environ["COURSE_RESULTS_DIR"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -97,8 +99,9 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     result = SectionCheck(section.stem)
     result.exercises = sum(1 for c in section.nb.cells if "exercise" in c.metadata["course"])
     params = {"FAST": fast}
+    env = kernel_env(project_root(section.path.resolve().parent))
 
-    solved, died = run_notebook(pipeline.grader_source_notebook(section), params, results=result.results)
+    solved, died = run_notebook(pipeline.grader_source_notebook(section), params, results=result.results, env=env)
     if died:
         result.problems.append(f"solution notebook: {died}")
     for cell in solved.cells:
@@ -118,7 +121,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     graded = [i for i, c in enumerate(exercise.cells) if c.metadata.get("nbgrader", {}).get("grade")]
     if graded:
         exercise.cells = exercise.cells[: graded[-1] + 1]
-    stubbed, died = run_notebook(exercise, params)
+    stubbed, died = run_notebook(exercise, params, env=env)
     if died:
         result.problems.append(f"exercise notebook (stubs) did not run to the end: {died}")
     by_name = {t.name: t for t in result.tests}

@@ -23,6 +23,7 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from papermill.exceptions import PapermillExecutionError
 
 from build_tools.atomic import copy_file, write_notebook
+from build_tools.source import kernel_env, project_root
 
 
 class ExecutionFailed(Exception):
@@ -103,6 +104,9 @@ def execute(
     work_dir: Path,
     timeout: int | None = None,
 ) -> Executed:
+    assets = kernel_env(project_root(Path(work_dir).resolve())).get("COURSE_LM_ASSETS")
+    if assets and any("COURSE_LM_ASSETS" in c.source for c in nb.cells if c.cell_type == "code"):
+        lock_text += (Path(assets) / "manifest.json").read_text()  # new model files: run it again
     key = cache_key(nb, parameters, lock_text)
     cached_nb = cache_dir / f"{stem}-{key}.ipynb"
     cached_results = cache_dir / f"{stem}-{key}.results.json"
@@ -118,7 +122,8 @@ def execute(
     (scratch / "results").mkdir(parents=True)
     input_path, output_path = scratch / f"{stem}.input.ipynb", scratch / f"{stem}.ipynb"
     nbformat.write(nb, input_path)
-    env = {"COURSE_BUILD": "1", "COURSE_RESULTS_DIR": str((scratch / "results").resolve()),
+    env = {**kernel_env(project_root(scratch.resolve())),
+           "COURSE_BUILD": "1", "COURSE_RESULTS_DIR": str((scratch / "results").resolve()),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

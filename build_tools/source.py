@@ -54,6 +54,13 @@ def project_root(start: Path) -> Path:
     return Path.cwd()
 
 
+def kernel_env(root: Path) -> dict:
+    """Environment every section kernel of this project gets (build, check): where section 7's
+    committed model files are, so that loading them never depends on the kernel's working folder."""
+    assets = Path(root) / "assets" / "lm"
+    return {"COURSE_LM_ASSETS": str(assets.resolve())} if (assets / "manifest.json").exists() else {}
+
+
 def _parse_yaml_header(path: Path, lines: list[str], problems: list[str]) -> tuple[dict, int]:
     """Return (metadata, index of the first line after the header)."""
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
