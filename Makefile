@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1s
 FAST ?=
 FAST_FLAG := $(if $(FAST),--fast,)
 
-.PHONY: setup book test check serve bench lock clean system-deps
+.PHONY: setup book test test-sections check serve bench lock clean system-deps
 
 setup: $(STAMP) ## create .venv, install torch first, then the pinned project (idempotent)
 
@@ -30,8 +30,11 @@ book: setup ## build every section (full mode; FAST=1 for a quick preview) and t
 check: setup ## prove the tests: solutions pass, stubs fail cleanly
 	$(VENV)/bin/course check --fast
 
-test: setup ## the test suite
+test: setup ## the test suite (well under 30 min on 2 cores)
 	$(VENV)/bin/python -m pytest -q
+
+test-sections: setup ## every real section's `course check --fast` and its headline results (~30 min)
+	$(VENV)/bin/python -m pytest -q -m sections
 
 serve: ## serve the built site on 127.0.0.1:8000
 	$(VENV)/bin/course serve

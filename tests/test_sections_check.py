@@ -9,7 +9,7 @@ from build_tools.check import check_section
 from build_tools.validate import load_valid
 from conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sections]
 SECTIONS = sorted((REPO / "source_exercises").glob("[0-9][0-9]_*.py"))
 # Sections whose full `course check --fast` (including the qualitative expectations below) has been
 # seen to pass. The others are still being written: they run, and report, but do not fail the suite
