@@ -1021,34 +1021,29 @@ _rows = tokens[:2, :48]
 _lat = [0, 1, 2]
 _got = latent_attributions(model, saes, _rows, 0, _lat)
 assert_shape(_got, (3,), "latent_attributions for 3 latents")
-# Reference with autograd: derivative of the loss in a scale factor s_k on latent k, at s = 1.
-with torch.no_grad():
-    _, _cache = model.run_with_cache(_rows, names_filter=HOOK_NAME)
-    _h = _cache[HOOK_NAME]
-    _z = torch.relu((_h - saes.b_dec[0]) @ saes.W_enc[0] + saes.b_enc[0])
-    _err = _h - (_z @ saes.W_dec[0] + saes.b_dec[0])
-_s = torch.ones(saes.cfg.d_sae, requires_grad=True)
-with torch.enable_grad():
-    _patched = (_z * _s) @ saes.W_dec[0] + saes.b_dec[0] + _err
-    _loss = model.run_with_hooks(_rows, return_type="loss", loss_per_token=True,
-                                 fwd_hooks=[(HOOK_NAME, lambda act, hook: _patched)])[:, 1:].mean()
-    _loss.backward()
-assert_close(_got, -_s.grad[_lat], "attributions of latents 0, 1, 2 (seed 0)", atol=1e-5, rtol=1e-3)
+
+
+def _reference_attributions(rows, inst):
+    """With autograd: minus the derivative of the loss in a scale factor s_k on latent k, at s = 1."""
+    with torch.no_grad():
+        _, cache = model.run_with_cache(rows, names_filter=HOOK_NAME)
+        h = cache[HOOK_NAME]
+        z = torch.relu((h - saes.b_dec[inst]) @ saes.W_enc[inst] + saes.b_enc[inst])
+        err = h - (z @ saes.W_dec[inst] + saes.b_dec[inst])
+    s = torch.ones(saes.cfg.d_sae, requires_grad=True)
+    with torch.enable_grad():
+        patched = (z * s) @ saes.W_dec[inst] + saes.b_dec[inst] + err
+        model.run_with_hooks(rows, return_type="loss", loss_per_token=True,
+                             fwd_hooks=[(HOOK_NAME, lambda act, hook: patched)])[:, 1:].mean().backward()
+    return -s.grad
+
+
+assert_close(_got, _reference_attributions(_rows, 0)[_lat], "attributions of latents 0, 1, 2 (seed 0)", atol=1e-5, rtol=1e-3)
 ### BEGIN HIDDEN TESTS
 _rows = tokens[3:4, :64]
 _lat = [5, 17]
 _got = latent_attributions(model, saes, _rows, 1, _lat)
-with torch.no_grad():
-    _, _cache = model.run_with_cache(_rows, names_filter=HOOK_NAME)
-    _h = _cache[HOOK_NAME]
-    _z = torch.relu((_h - saes.b_dec[1]) @ saes.W_enc[1] + saes.b_enc[1])
-    _err = _h - (_z @ saes.W_dec[1] + saes.b_dec[1])
-_s = torch.ones(saes.cfg.d_sae, requires_grad=True)
-with torch.enable_grad():
-    _patched = (_z * _s) @ saes.W_dec[1] + saes.b_dec[1] + _err
-    model.run_with_hooks(_rows, return_type="loss", loss_per_token=True,
-                         fwd_hooks=[(HOOK_NAME, lambda act, hook: _patched)])[:, 1:].mean().backward()
-assert_close(_got, -_s.grad[_lat], "attributions for instance 1 on another row", atol=1e-5, rtol=1e-3)
+assert_close(_got, _reference_attributions(_rows, 1)[_lat], "attributions for instance 1 on another row", atol=1e-5, rtol=1e-3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
