@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
 from build_tools import pipeline
-from build_tools.atomic import write_notebook
+from build_tools.atomic import write_notebook, write_text
 from build_tools.execute import execute
 from build_tools.site import build_site, load_course_config, page_links
 from build_tools.source import Section, SourceError
@@ -109,8 +113,25 @@ class BuildReport:
         return [s.stem for s in self.sections if not s.cached]
 
 
+def default_jobs(n_to_run: int) -> int:
+    """Notebooks to execute side by side. The course's small-tensor training gains little from a
+    second thread, so on 2 cores two one-thread kernels finish the course far sooner than one
+    two-thread kernel at a time (bench/RESULTS.md)."""
+    return max(1, min(n_to_run, os.cpu_count() or 1))
+
+
+def _run_one(kwargs: dict):
+    """Worker-process entry: execute one notebook (a module-level function, so it pickles)."""
+    return kwargs["stem"], execute(**kwargs)
+
+
+def _durations_file(paths: Paths) -> Path:
+    return paths.dist / ".cache" / "execute" / "durations.json"
+
+
 def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | None = None,
-          site: bool = True, console: Console | None = None, force_site: bool = False) -> BuildReport:
+          site: bool = True, console: Console | None = None, force_site: bool = False,
+          jobs: int | None = None) -> BuildReport:
     console = console or Console()
     start = time.perf_counter()
     all_sections = load_all(section_files(paths))  # validate everything first: nothing half-written
@@ -119,29 +140,56 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     stems_by_number = {s.number: s.stem for s in all_sections}
     titles = {s.number: f"{s.number}. {s.meta.get('short_title', s.title)}" for s in all_sections}
     report = BuildReport()
-    for section in all_sections:
-        if section.stem not in wanted:
-            continue
+    chosen = [s for s in all_sections if s.stem in wanted]
+    params = {"FAST": fast} if seed is None else {"FAST": fast, "SEED": seed}
+
+    # 1. Split, and look every run up in the cache (cheap; no kernel).
+    runs, executed = {}, {}
+    for section in chosen:
         split_section(section, paths)
-        run_nb = pipeline.run_notebook(section)
-        params = {"FAST": fast}
-        if seed is not None:
-            params["SEED"] = seed
-        with console.status(f"[bold]executing {section.stem}[/] ({'FAST' if fast else 'full'} mode)…"):
-            executed = execute(
-                run_nb, stem=section.stem, section_number=section.number, parameters=params,
-                lock_text=paths.lock_text, cache_dir=paths.dist / ".cache" / "execute",
-                results_dir=paths.dist / "results", work_dir=paths.dist / ".work",
-            )
-        note = "cached, not executed" if executed.cached else f"executed in {executed.seconds:.1f} s"
-        console.print(f"  {section.stem}: {note}")
+        runs[section.stem] = dict(
+            nb=pipeline.run_notebook(section), stem=section.stem, section_number=section.number,
+            parameters=params, lock_text=paths.lock_text, cache_dir=paths.dist / ".cache" / "execute",
+            results_dir=paths.dist / "results", work_dir=paths.dist / ".work",
+        )
+        hit = execute(**runs[section.stem], only_cached=True)
+        if hit is not None:
+            executed[section.stem] = hit
+            console.print(f"  {section.stem}: cached, not executed")
+
+    # 2. Execute the misses, longest first (by their last recorded time), `jobs` at a time.
+    todo = [stem for stem in runs if stem not in executed]
+    durations_path = _durations_file(paths)
+    durations = json.loads(durations_path.read_text()) if durations_path.exists() else {}
+    todo.sort(key=lambda stem: -durations.get(f"{stem}:{'fast' if fast else 'full'}", 0.0))
+    jobs = max(1, min(jobs or default_jobs(len(todo)), len(todo) or 1))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if todo:
+        mode = "FAST" if fast else "full"
+        with console.status(f"[bold]executing {len(todo)} notebook(s)[/] ({mode} mode, {jobs} at a time)…"):
+            if jobs == 1:
+                finished = (_run_one(runs[stem]) for stem in todo)
+                _collect(finished, executed, durations, fast, console)
+            else:
+                # spawn: a clean interpreter per worker (forking a process that holds threads is unsafe).
+                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+                try:
+                    futures = [pool.submit(_run_one, {**runs[stem], "threads": threads}) for stem in todo]
+                    _collect((f.result() for f in as_completed(futures)), executed, durations, fast, console)
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)  # a failure: let the others stop cleanly
+        write_text(durations_path, json.dumps(durations, indent=1, sort_keys=True))
+
+    # 3. Solution notebooks and pages, in section order.
+    for section in chosen:
+        done = executed[section.stem]
         write_notebook(paths.dist / "solutions" / f"{section.stem}.ipynb",
-                       pipeline.solution_notebook(executed.nb, section))
+                       pipeline.solution_notebook(done.nb, section))
         links = page_links(section.stem, config, stems_by_number)
         write_notebook(paths.book / "generated" / f"{section.stem}.ipynb",
-                       pipeline.page_notebook(executed.nb, section, links, titles))
+                       pipeline.page_notebook(done.nb, section, links, titles))
         results = paths.dist / "results" / f"section{section.number}.json"
-        report.sections.append(SectionReport(section.stem, executed.cached, executed.seconds,
+        report.sections.append(SectionReport(section.stem, done.cached, done.seconds,
                                              results if results.exists() else None))
     if site:
         # The site shows every section that has a page, not only the ones rebuilt now.
@@ -151,3 +199,10 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
         console.print(f"  {report.site_message}")
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _collect(finished, executed: dict, durations: dict, fast: bool, console: Console) -> None:
+    for stem, result in finished:
+        executed[stem] = result
+        durations[f"{stem}:{'fast' if fast else 'full'}"] = round(result.seconds, 1)
+        console.print(f"  {stem}: executed in {result.seconds:.1f} s")

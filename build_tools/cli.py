@@ -40,6 +40,8 @@ def build(
     only: Optional[List[str]] = typer.Option(None, "--only", help=ONLY_HELP),
     extra: Optional[List[str]] = typer.Argument(None, hidden=True),
     no_site: bool = typer.Option(False, "--no-site", help="Only the notebooks, not the site."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1,
+                             help="Notebooks executed side by side (default: one per core, each kernel given its share of the cores)."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Split every section into notebooks, execute the solutions (cached) and build the site."""
@@ -48,7 +50,7 @@ def build(
 
     paths = Paths(root or find_root())
     try:
-        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console)
+        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console, jobs=jobs)
     except SourceError as err:
         _fail_on_source_errors(err)
     except ExecutionFailed as err:

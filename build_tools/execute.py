@@ -103,7 +103,12 @@ def execute(
     results_dir: Path,
     work_dir: Path,
     timeout: int | None = None,
-) -> Executed:
+    threads: int | None = None,
+    only_cached: bool = False,
+) -> Executed | None:
+    """Run `nb` (or reuse its cached run). `threads` caps the kernel's BLAS/OpenMP threads, so that
+    several notebooks can run side by side without oversubscribing the cores. With `only_cached`,
+    return None instead of executing."""
     assets = kernel_env(project_root(Path(work_dir).resolve())).get("COURSE_LM_ASSETS")
     if assets and any("COURSE_LM_ASSETS" in c.source for c in nb.cells if c.cell_type == "code"):
         lock_text += (Path(assets) / "manifest.json").read_text()  # new model files: run it again
@@ -116,6 +121,8 @@ def execute(
         if cached_results.exists():
             copy_file(cached_results, results_file)
         return Executed(merged, cached=True, seconds=0.0, key=key)
+    if only_cached:
+        return None
 
     scratch = work_dir / stem
     shutil.rmtree(scratch, ignore_errors=True)
@@ -125,6 +132,8 @@ def execute(
     env = {**kernel_env(project_root(scratch.resolve())),
            "COURSE_BUILD": "1", "COURSE_RESULTS_DIR": str((scratch / "results").resolve()),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    if threads:
+        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     start = time.perf_counter()

@@ -119,3 +119,28 @@ def test_course_new_scaffolds_a_valid_section(tmp_path):
     assert path.exists() and str(path) in result.stdout.replace("\n", "")
     from build_tools.validate import validate
     assert validate(load_section(path)) == []
+
+
+def test_two_sections_run_side_by_side_and_a_failure_keeps_the_other_run(tmp_path):
+    """`-j 2` executes two notebooks at once (one thread each); one failing section fails the
+    build with its cell named, and the section that finished is cached for the next build."""
+    root = make_project(tmp_path / "p")
+    src = root / "source_exercises/01_fixture.py"
+    second = root / "source_exercises/02_fixture_copy.py"
+    second.write_text(src.read_text().replace("save_results(1", "save_results(2"))
+    first = run_course("build", "--fast", "--no-site", "-j", "2", cwd=root)
+    assert re.search(r"01_fixture: executed in [\d.]+ s", first.stdout)
+    assert re.search(r"02_fixture_copy: executed in [\d.]+ s", first.stdout)
+    for stem in ("01_fixture", "02_fixture_copy"):
+        solution = nbformat.read(root / f"dist/solutions/{stem}.ipynb", 4)
+        assert any(c.get("outputs") for c in solution.cells if c.cell_type == "code")
+    durations = json.loads((root / "dist/.cache/execute/durations.json").read_text())
+    assert set(durations) == {"01_fixture:fast", "02_fixture_copy:fast"}
+
+    src.write_text(src.read_text().replace("N_POINTS = 20 if FAST", "N_POINTS = 22 if FAST"))
+    second.write_text(second.read_text().replace("fig.show()", "fig.show()\n1 / 0"))
+    failed = run_course("build", "--fast", "--no-site", "-j", "2", cwd=root, check=False)
+    assert failed.returncode == 1
+    assert "section 02_fixture_copy: cell" in failed.stdout and "ZeroDivisionError" in failed.stdout
+    again = run_course("build", "--fast", "--no-site", "--only", "1", cwd=root)
+    assert "01_fixture: cached, not executed" in again.stdout  # its run finished and was kept
