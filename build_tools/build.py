@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ from rich.console import Console
 
 from build_tools import pipeline
 from build_tools.atomic import write_notebook, write_text
-from build_tools.execute import execute
+from build_tools.execute import execute, run_key
 from build_tools.site import build_site, load_course_config, page_links
 from build_tools.source import Section, SourceError
 from build_tools.validate import validate
@@ -143,8 +144,11 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     chosen = [s for s in all_sections if s.stem in wanted]
     params = {"FAST": fast} if seed is None else {"FAST": fast, "SEED": seed}
 
-    # 1. Split, and look every run up in the cache (cheap; no kernel).
-    runs, executed = {}, {}
+    # 1. Split, and look every run up in the cache (cheap; no kernel). A section whose run, text,
+    #    links and tooling are all as at its last build keeps its written notebooks untouched.
+    runs, executed, up_to_date = {}, {}, set()
+    stamps_path = paths.dist / ".cache" / "outputs.json"
+    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
     for section in chosen:
         split_section(section, paths)
         runs[section.stem] = dict(
@@ -152,13 +156,20 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
             parameters=params, lock_text=paths.lock_text, cache_dir=paths.dist / ".cache" / "execute",
             results_dir=paths.dist / "results", work_dir=paths.dist / ".work",
         )
-        hit = execute(**runs[section.stem], only_cached=True)
+        links = page_links(section.stem, config, stems_by_number)
+        stamp = _outputs_stamp(section, runs[section.stem], [links, titles, stems_by_number, config])
+        runs[section.stem]["stamp"] = stamp
+        if stamps.get(section.stem) == stamp and _outputs_exist(paths, section, runs[section.stem]):
+            up_to_date.add(section.stem)
+            console.print(f"  {section.stem}: cached, not executed (notebooks up to date)")
+            continue
+        hit = execute(**_execute_args(runs[section.stem]), only_cached=True)
         if hit is not None:
             executed[section.stem] = hit
             console.print(f"  {section.stem}: cached, not executed")
 
     # 2. Execute the misses, longest first (by their last recorded time), `jobs` at a time.
-    todo = [stem for stem in runs if stem not in executed]
+    todo = [stem for stem in runs if stem not in executed and stem not in up_to_date]
     durations_path = _durations_file(paths)
     durations = json.loads(durations_path.read_text()) if durations_path.exists() else {}
     todo.sort(key=lambda stem: -durations.get(f"{stem}:{'fast' if fast else 'full'}", 0.0))
@@ -168,13 +179,13 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
         mode = "FAST" if fast else "full"
         with console.status(f"[bold]executing {len(todo)} notebook(s)[/] ({mode} mode, {jobs} at a time)…"):
             if jobs == 1:
-                finished = (_run_one(runs[stem]) for stem in todo)
+                finished = (_run_one(_execute_args(runs[stem])) for stem in todo)
                 _collect(finished, executed, durations, fast, console)
             else:
                 # spawn: a clean interpreter per worker (forking a process that holds threads is unsafe).
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
                 try:
-                    futures = [pool.submit(_run_one, {**runs[stem], "threads": threads}) for stem in todo]
+                    futures = [pool.submit(_run_one, {**_execute_args(runs[stem]), "threads": threads}) for stem in todo]
                     _collect((f.result() for f in as_completed(futures)), executed, durations, fast, console)
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)  # a failure: let the others stop cleanly
@@ -182,13 +193,18 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
 
     # 3. Solution notebooks and pages, in section order.
     for section in chosen:
+        results = paths.dist / "results" / f"section{section.number}.json"
+        if section.stem in up_to_date:
+            report.sections.append(SectionReport(section.stem, True, 0.0, results if results.exists() else None))
+            continue
         done = executed[section.stem]
         write_notebook(paths.dist / "solutions" / f"{section.stem}.ipynb",
                        pipeline.solution_notebook(done.nb, section))
         links = page_links(section.stem, config, stems_by_number)
         write_notebook(paths.book / "generated" / f"{section.stem}.ipynb",
                        pipeline.page_notebook(done.nb, section, links, titles))
-        results = paths.dist / "results" / f"section{section.number}.json"
+        stamps[section.stem] = runs[section.stem]["stamp"]
+        write_text(stamps_path, json.dumps(stamps, indent=1, sort_keys=True))  # after its notebooks
         report.sections.append(SectionReport(section.stem, done.cached, done.seconds,
                                              results if results.exists() else None))
     if site:
@@ -199,6 +215,36 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
         console.print(f"  {report.site_message}")
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _execute_args(run: dict) -> dict:
+    return {k: v for k, v in run.items() if k != "stamp"}
+
+
+_TOOLING = Path(__file__).resolve().parent
+
+
+def _outputs_stamp(section: Section, run: dict, context) -> str:
+    """Everything a section's solution notebook and page are made from: the run (its cache key),
+    the source text (markdown too), the page links and titles, and the build tooling itself."""
+    digest = hashlib.sha256()
+    digest.update(run_key(run["nb"], run["parameters"], run["lock_text"], run["work_dir"]).encode())
+    digest.update(Path(section.path).read_bytes())
+    # page_links holds a function of the config and stems (both in `context`): named, not addressed
+    plain = lambda o: getattr(o, "__qualname__", None) if callable(o) else str(o)  # noqa: E731
+    digest.update(json.dumps(context, sort_keys=True, default=plain).encode())
+    for tool in sorted(_TOOLING.rglob("*")):
+        if tool.is_file() and tool.suffix in (".py", ".md", ".txt", ".html", ".css", ".js", ".yml"):
+            digest.update(tool.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _outputs_exist(paths: Paths, section: Section, run: dict) -> bool:
+    results = paths.dist / "results" / f"section{section.number}.json"
+    cached = run["cache_dir"] / f"{section.stem}-{run_key(run['nb'], run['parameters'], run['lock_text'], run['work_dir'])}.ipynb"
+    return all(p.exists() for p in (paths.dist / "solutions" / f"{section.stem}.ipynb",
+                                    paths.book / "generated" / f"{section.stem}.ipynb", cached)) and (
+        results.exists() or not (cached.with_suffix("").with_suffix(".results.json")).exists())
 
 
 def _collect(finished, executed: dict, durations: dict, fast: bool, console: Console) -> None:

@@ -50,6 +50,15 @@ def cache_key(nb, parameters: dict, lock_text: str) -> str:
     return digest.hexdigest()[:24]
 
 
+def run_key(nb, parameters: dict, lock_text: str, work_dir: Path) -> str:
+    """The cache key of a run: its code, parameters, locked versions and (where the code loads
+    them) the course's model files."""
+    assets = kernel_env(project_root(Path(work_dir).resolve())).get("COURSE_LM_ASSETS")
+    if assets and any("COURSE_LM_ASSETS" in c.source for c in nb.cells if c.cell_type == "code"):
+        lock_text += (Path(assets) / "manifest.json").read_text()  # new model files: run it again
+    return cache_key(nb, parameters, lock_text)
+
+
 def _merge_outputs(fresh, cached):
     """Give the fresh notebook (new markdown) the outputs of the cached run (same code)."""
     out = copy.deepcopy(fresh)
@@ -109,10 +118,7 @@ def execute(
     """Run `nb` (or reuse its cached run). `threads` caps the kernel's BLAS/OpenMP threads, so that
     several notebooks can run side by side without oversubscribing the cores. With `only_cached`,
     return None instead of executing."""
-    assets = kernel_env(project_root(Path(work_dir).resolve())).get("COURSE_LM_ASSETS")
-    if assets and any("COURSE_LM_ASSETS" in c.source for c in nb.cells if c.cell_type == "code"):
-        lock_text += (Path(assets) / "manifest.json").read_text()  # new model files: run it again
-    key = cache_key(nb, parameters, lock_text)
+    key = run_key(nb, parameters, lock_text, work_dir)
     cached_nb = cache_dir / f"{stem}-{key}.ipynb"
     cached_results = cache_dir / f"{stem}-{key}.results.json"
     results_file = results_dir / f"section{section_number}.json"

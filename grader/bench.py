@@ -128,7 +128,9 @@ def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path, limit: float)
         r = subprocess.run([*nbgrader, "autograde", stem], cwd=course, env=env, capture_output=True, text=True,
                            timeout=limit)
     except subprocess.TimeoutExpired:
-        return {"timed_out_after_s": limit, "note": "plain nbgrader did not finish (no FAST, no skipped cells)"}
+        done = [d for d in (course / "autograded").glob("*/*/*.ipynb")]
+        return {"timed_out_after_s": limit, "submissions_finished": len(done),
+                "note": "plain nbgrader did not finish (no FAST, no skipped cells)"}
     wall = time.monotonic() - t0
     cpu = _cpu() - cpu1
     from nbgrader.api import Gradebook
@@ -157,6 +159,9 @@ def main() -> None:
     parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--dist", type=Path, help="use this already built dist/ folder")
     parser.add_argument("--plain-timeout", type=float, default=1800, help="give up on plain nbgrader after this")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time (sandboxed)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="also time 1 worker with --unsafe-no-sandbox: the sandbox's own cost, same work")
     args = parser.parse_args()
     from grader.autograde import _alembic_on_path
 
@@ -169,7 +174,10 @@ def main() -> None:
         report = {"section": stem, "students": args.students, "cpus": os.cpu_count(),
                   "loadavg_at_start": os.getloadavg()[0]}
         common = {"cell_timeout": 300, "timeout": 900}
-        for name, kw in (("ours_1_worker", {"workers": 1}), ("ours_2_workers", {"workers": 2})):
+        runs = [(f"ours_{w}_worker{'s' if w > 1 else ''}", {"workers": w}) for w in args.workers]
+        if args.unsandboxed:
+            runs.append(("ours_1_worker_unsandboxed", {"workers": 1, "unsafe_no_sandbox": True}))
+        for name, kw in runs:
             shutil.copytree(dist, work / name)
             report[name] = _ours(stem, work / name / "nbgrader", subs, work / f"out-{name}", **kw, **common)
             _save(report, args.json)
