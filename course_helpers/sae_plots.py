@@ -116,8 +116,8 @@ def animate_latents(
     chosen = sorted(chosen)
 
     n_rows, n_cols = _grid(n_inst, n_cols)
-    fig = make_subplots(
-        n_rows, n_cols, subplot_titles=[f"instance {i}" for i in range(n_inst)],
+    fig = make_subplots(  # short panel titles: eight side by side must not run into each other
+        n_rows, n_cols, subplot_titles=[f"inst {i}" for i in range(n_inst)],
         horizontal_spacing=0.03, vertical_spacing=0.08,
     )
     kinds = [("latents", LATENT_COLOR, 2), ("silent since last frame", SILENT_COLOR, 2),
@@ -161,9 +161,10 @@ def animate_latents(
     _square_axes(fig, n_rows, n_cols, limit)
     fig.update_layout(
         title=f"{title}<br><sub>{first_label}</sub>",
-        height=260 * n_rows + 200,
-        legend=dict(orientation="h", yanchor="bottom", y=1.06, x=1, xanchor="right"),
-        margin=dict(t=110, b=110),
+        # The legend goes under the play button and slider: above the panels it ran into the title.
+        height=260 * n_rows + 260,
+        legend=dict(orientation="h", yanchor="top", y=-110 / (260 * n_rows - 20), x=0, xanchor="left"),
+        margin=dict(t=110, b=170),
         updatemenus=[dict(
             type="buttons", direction="left", x=0.0, y=-0.06, xanchor="left", yanchor="top", showactive=False,
             buttons=[
@@ -173,7 +174,7 @@ def animate_latents(
                      args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))]),
             ],
         )],
-        sliders=[dict(active=0, x=0.16, len=0.84, y=-0.04, yanchor="top", currentvalue=dict(prefix="step "), steps=steps)],
+        sliders=[dict(active=0, x=0.25, len=0.75, y=-0.04, yanchor="top", currentvalue=dict(visible=False), steps=steps)],  # the title shows the step
     )
     return fig
 
