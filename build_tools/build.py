@@ -146,9 +146,10 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
 
     # 1. Split, and look every run up in the cache (cheap; no kernel). A section whose run, text,
     #    links and tooling are all as at its last build keeps its written notebooks untouched.
-    runs, executed, up_to_date = {}, {}, set()
+    runs, executed, up_to_date, links, new_stamps = {}, {}, set(), {}, {}
     stamps_path = paths.dist / ".cache" / "outputs.json"
     stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+    tooling = _tooling_digest()  # once per build: the same for every section
     for section in chosen:
         split_section(section, paths)
         runs[section.stem] = dict(
@@ -156,14 +157,16 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
             parameters=params, lock_text=paths.lock_text, cache_dir=paths.dist / ".cache" / "execute",
             results_dir=paths.dist / "results", work_dir=paths.dist / ".work",
         )
-        links = page_links(section.stem, config, stems_by_number)
-        stamp = _outputs_stamp(section, runs[section.stem], [links, titles, stems_by_number, config])
-        runs[section.stem]["stamp"] = stamp
-        if stamps.get(section.stem) == stamp and _outputs_exist(paths, section, runs[section.stem]):
+        run = runs[section.stem]
+        links[section.stem] = page_links(section.stem, config, stems_by_number)
+        key = run_key(run["nb"], params, paths.lock_text, run["work_dir"])
+        new_stamps[section.stem] = _outputs_stamp(
+            section, key, [links[section.stem], titles, stems_by_number, config], tooling)
+        if stamps.get(section.stem) == new_stamps[section.stem] and _outputs_exist(paths, section, run["cache_dir"], key):
             up_to_date.add(section.stem)
             console.print(f"  {section.stem}: cached, not executed (notebooks up to date)")
             continue
-        hit = execute(**_execute_args(runs[section.stem]), only_cached=True)
+        hit = execute(**run, only_cached=True)
         if hit is not None:
             executed[section.stem] = hit
             console.print(f"  {section.stem}: cached, not executed")
@@ -179,13 +182,13 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
         mode = "FAST" if fast else "full"
         with console.status(f"[bold]executing {len(todo)} notebook(s)[/] ({mode} mode, {jobs} at a time)…"):
             if jobs == 1:
-                finished = (_run_one(_execute_args(runs[stem])) for stem in todo)
+                finished = (_run_one(runs[stem]) for stem in todo)
                 _collect(finished, executed, durations, fast, console)
             else:
                 # spawn: a clean interpreter per worker (forking a process that holds threads is unsafe).
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
                 try:
-                    futures = [pool.submit(_run_one, {**_execute_args(runs[stem]), "threads": threads}) for stem in todo]
+                    futures = [pool.submit(_run_one, {**runs[stem], "threads": threads}) for stem in todo]
                     _collect((f.result() for f in as_completed(futures)), executed, durations, fast, console)
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)  # a failure: let the others stop cleanly
@@ -200,10 +203,9 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
         done = executed[section.stem]
         write_notebook(paths.dist / "solutions" / f"{section.stem}.ipynb",
                        pipeline.solution_notebook(done.nb, section))
-        links = page_links(section.stem, config, stems_by_number)
         write_notebook(paths.book / "generated" / f"{section.stem}.ipynb",
-                       pipeline.page_notebook(done.nb, section, links, titles))
-        stamps[section.stem] = runs[section.stem]["stamp"]
+                       pipeline.page_notebook(done.nb, section, links[section.stem], titles))
+        stamps[section.stem] = new_stamps[section.stem]
         write_text(stamps_path, json.dumps(stamps, indent=1, sort_keys=True))  # after its notebooks
         report.sections.append(SectionReport(section.stem, done.cached, done.seconds,
                                              results if results.exists() else None))
@@ -217,34 +219,36 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     return report
 
 
-def _execute_args(run: dict) -> dict:
-    return {k: v for k, v in run.items() if k != "stamp"}
-
-
-_TOOLING = Path(__file__).resolve().parent
-
-
-def _outputs_stamp(section: Section, run: dict, context) -> str:
-    """Everything a section's solution notebook and page are made from: the run (its cache key),
-    the source text (markdown too), the page links and titles, and the build tooling itself."""
+def _tooling_digest() -> str:
+    """The build tooling's own files: a change to how pages are made re-makes them."""
     digest = hashlib.sha256()
-    digest.update(run_key(run["nb"], run["parameters"], run["lock_text"], run["work_dir"]).encode())
+    for tool in sorted(Path(__file__).resolve().parent.rglob("*")):
+        if tool.is_file() and tool.suffix in (".py", ".md", ".txt", ".html", ".css", ".js", ".yml"):
+            digest.update(tool.read_bytes())
+    return digest.hexdigest()
+
+
+def _outputs_stamp(section: Section, key: str, context, tooling: str) -> str:
+    """Everything a section's solution notebook and page are made from: the run (its cache key),
+    the source text (markdown too), the page links and titles, and the build tooling."""
+    digest = hashlib.sha256()
+    digest.update(key.encode())
     digest.update(Path(section.path).read_bytes())
     # page_links holds a function of the config and stems (both in `context`): named, not addressed
     plain = lambda o: getattr(o, "__qualname__", None) if callable(o) else str(o)  # noqa: E731
     digest.update(json.dumps(context, sort_keys=True, default=plain).encode())
-    for tool in sorted(_TOOLING.rglob("*")):
-        if tool.is_file() and tool.suffix in (".py", ".md", ".txt", ".html", ".css", ".js", ".yml"):
-            digest.update(tool.read_bytes())
+    digest.update(tooling.encode())
     return digest.hexdigest()[:24]
 
 
-def _outputs_exist(paths: Paths, section: Section, run: dict) -> bool:
+def _outputs_exist(paths: Paths, section: Section, cache_dir: Path, key: str) -> bool:
+    """The written notebooks, the cached run, and its results file where the run wrote one."""
+    cached = cache_dir / f"{section.stem}-{key}"
     results = paths.dist / "results" / f"section{section.number}.json"
-    cached = run["cache_dir"] / f"{section.stem}-{run_key(run['nb'], run['parameters'], run['lock_text'], run['work_dir'])}.ipynb"
     return all(p.exists() for p in (paths.dist / "solutions" / f"{section.stem}.ipynb",
-                                    paths.book / "generated" / f"{section.stem}.ipynb", cached)) and (
-        results.exists() or not (cached.with_suffix("").with_suffix(".results.json")).exists())
+                                    paths.book / "generated" / f"{section.stem}.ipynb",
+                                    cached.with_name(cached.name + ".ipynb"))) and (
+        results.exists() or not cached.with_name(cached.name + ".results.json").exists())
 
 
 def _collect(finished, executed: dict, durations: dict, fast: bool, console: Console) -> None:
