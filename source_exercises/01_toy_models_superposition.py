@@ -110,7 +110,7 @@ device = "cuda" if torch.cuda.is_available() else "cpu"
 # $W^\top W$, on the right the vectors themselves. Match the large off-diagonal entries to pairs of
 # arrows that point the same way, and the negative ones to pairs that point in opposite directions.
 
-# %%
+# %% skip_grading=true
 generator = torch.Generator().manual_seed(SEED + 2)
 W_demo = torch.randn(2, 5, generator=generator)
 W_demo = W_demo / W_demo.norm(dim=0, keepdim=True)  # unit columns: W^T W holds cosine similarities

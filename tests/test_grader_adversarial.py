@@ -387,6 +387,23 @@ def test_gradebook_agrees_with_grades_csv(light_batch):
             assert float(sub.max_score) == 4.0
 
 
+def test_gradebook_schema_version_is_the_one_alembic_reports(light_batch):
+    # The grader reads the schema head in-process instead of running `alembic heads` (8 s); the
+    # gradebook it created must carry exactly what nbgrader's own subprocess call would have written.
+    import sqlite3
+    import subprocess
+
+    from grader.autograde import _alembic_on_path
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    _alembic_on_path()
+    with _temp_alembic_ini("sqlite:////tmp/unused.db") as ini:
+        cli_head = subprocess.check_output(["alembic", "-c", ini, "heads"], text=True).split()[0]
+    with sqlite3.connect(light_batch["course"] / "gradebook.db") as db:
+        stored = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert stored == [(cli_head,)]
+
+
 def test_batch_time_is_bounded(light_batch):
     # 21 sandboxed runs + 4 bad files on 2 workers, including 3 s cell timeouts and restarts
     assert light_batch["duration"] < 240
