@@ -175,7 +175,7 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     todo = [stem for stem in runs if stem not in executed and stem not in up_to_date]
     durations_path = _durations_file(paths)
     durations = json.loads(durations_path.read_text()) if durations_path.exists() else {}
-    todo.sort(key=lambda stem: -durations.get(f"{stem}:{'fast' if fast else 'full'}", 0.0))
+    todo.sort(key=lambda stem: -durations.get(_duration_key(stem, fast), 0.0))
     jobs = max(1, min(jobs or default_jobs(len(todo)), len(todo) or 1))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     if todo:
@@ -251,8 +251,13 @@ def _outputs_exist(paths: Paths, section: Section, cache_dir: Path, key: str) ->
         results.exists() or not cached.with_name(cached.name + ".results.json").exists())
 
 
+def _duration_key(stem: str, fast: bool) -> str:
+    """Key of a section's last execution time in durations.json (FAST and full runs differ ~5x)."""
+    return f"{stem}:{'fast' if fast else 'full'}"
+
+
 def _collect(finished, executed: dict, durations: dict, fast: bool, console: Console) -> None:
     for stem, result in finished:
         executed[stem] = result
-        durations[f"{stem}:{'fast' if fast else 'full'}"] = round(result.seconds, 1)
+        durations[_duration_key(stem, fast)] = round(result.seconds, 1)
         console.print(f"  {stem}: executed in {result.seconds:.1f} s")

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from build_tools import pipeline
-from build_tools.source import Section, kernel_env, project_root
+from build_tools.source import Section, environment, kernel_env, project_root
 
 
 @dataclass
@@ -68,12 +67,11 @@ def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None 
     nb = parameterize_notebook(nb, parameters)
     scratch = Path(tempfile.mkdtemp(prefix="course-check-"))
     env = {**(env or {}), "COURSE_RESULTS_DIR": str(scratch / "results")}  # never clobber dist/results
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(scratch)}})
-        client.execute()
+        with environment(env):
+            client.execute()
         if results is not None:
             for path in sorted((scratch / "results").glob("*.json")):
                 results.update(json.loads(path.read_text()))
@@ -83,11 +81,6 @@ def run_notebook(nb, parameters: dict, timeout: int = 900, results: dict | None 
     except Exception as err:  # a timeout, for example
         return nb, f"{type(err).__name__}: {err}"
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         shutil.rmtree(scratch, ignore_errors=True)
 
 

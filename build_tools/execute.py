@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -23,7 +22,7 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from papermill.exceptions import PapermillExecutionError
 
 from build_tools.atomic import copy_file, write_notebook
-from build_tools.source import kernel_env, project_root
+from build_tools.source import environment, kernel_env, project_root
 
 
 class ExecutionFailed(Exception):
@@ -140,22 +139,15 @@ def execute(
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     if threads:
         env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(input_path), str(output_path), parameters=parameters, kernel_name="python3",
-            cwd=str(scratch), progress_bar=False, log_output=False, execution_timeout=timeout,
-        )
+        with environment(env):
+            papermill.execute_notebook(
+                str(input_path), str(output_path), parameters=parameters, kernel_name="python3",
+                cwd=str(scratch), progress_bar=False, log_output=False, execution_timeout=timeout,
+            )
     except PapermillExecutionError as err:
         raise ExecutionFailed(_describe_failure(err, output_path, stem)) from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     seconds = time.perf_counter() - start
     executed = nbformat.read(output_path, as_version=4)
     produced = scratch / "results" / f"section{section_number}.json"

@@ -8,6 +8,8 @@ grader notebooks happens in ``build_tools.split``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,22 @@ def kernel_env(root: Path) -> dict:
     committed model files are, so that loading them never depends on the kernel's working folder."""
     assets = Path(root) / "assets" / "lm"
     return {"COURSE_LM_ASSETS": str(assets.resolve())} if (assets / "manifest.json").exists() else {}
+
+
+@contextlib.contextmanager
+def environment(env: dict):
+    """Set these variables for the kernels started inside the block (papermill and nbclient hand
+    the kernel a copy of os.environ), and put back what was there before, unset or not."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _parse_yaml_header(path: Path, lines: list[str], problems: list[str]) -> tuple[dict, int]:
