@@ -121,7 +121,7 @@ def bench_grade(work: Path, n200: bool, skip_plain: bool = False) -> dict:
     report = work / "grade.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run([sys.executable, "-m", "grader.bench", "--section", "1", "--students", "20", "--unsandboxed",
-                    "--json", str(report), *(["--skip-plain"] if skip_plain else [])],
+                    "--repeat", "2", "--json", str(report), *(["--skip-plain"] if skip_plain else [])],
                    cwd=REPO, check=True, capture_output=True, text=True)
     out["peak_rss_grade_mb"] = int(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
     raw = json.loads(report.read_text())

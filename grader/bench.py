@@ -6,7 +6,8 @@ Section 1 of the course is used when it builds (`--section 1`), else one of the 
 sections. Each student submits the solution (full marks expected everywhere), except one whose
 correct answer prints a warning to stderr. Measured, on the same submissions:
 
-* `course grade` with 1 worker, 2 workers, and a 2-worker Dask LocalCluster;
+* `course grade` with 1 worker, 2 workers, and a 2-worker Dask LocalCluster (`--repeat 2`: each
+  twice, in the order A B C C B A, so that the machine's drift cancels out of the ratios);
 * plain `nbgrader generate_assignment` + `nbgrader autograde` (no sandbox, no FAST, all cells).
 
 Prints one JSON document with wall times, seconds per submission and the scores each got.
@@ -106,6 +107,27 @@ def _ours(stem, course, subs, out, **kw) -> dict:
             "scores": {r["student"]: float(r["score"]) for r in rows}}
 
 
+def _timed(stem, course, subs, out, kw: dict, common: dict) -> dict:
+    if not kw.get("dask"):
+        return _ours(stem, course, subs, out, **kw, **common)
+    import dask
+    from distributed import LocalCluster
+
+    # The settings the instructors' guide recommends for a grading cluster: each task is a sandbox
+    # that works in other processes, so the worker's 10 ms thread-sampling profiler and twice-a-second
+    # system monitor only take CPU from the kernels (idle, 2 workers: 0.21 of a core; 0.13 with these).
+    # The cluster starts before the clock does and stops after it.
+    with dask.config.set(DASK_GRADING_CONFIG), LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        return _ours(stem, course, subs, out, scheduler=cluster.scheduler_address, **common)
+
+
+def _combined(runs: list[dict]) -> dict:
+    """One phase's result: its first run's details, with wall_s the mean over its runs."""
+    wall = [r["wall_s"] for r in runs]
+    return {**runs[0], "wall_s": round(sum(wall) / len(wall), 1), "wall_s_runs": wall}
+
+
 def _plain_nbgrader(stem: str, dist: Path, subs: Path, work: Path, limit: float) -> dict:
     course = work / "plain"
     (course / "source" / stem).mkdir(parents=True)
@@ -161,6 +183,8 @@ def main() -> None:
     parser.add_argument("--dist", type=Path, help="use this already built dist/ folder")
     parser.add_argument("--plain-timeout", type=float, default=1800, help="give up on plain nbgrader after this")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time (sandboxed)")
+    parser.add_argument("--repeat", type=int, choices=[1, 2], default=1,
+                        help="2: time every phase twice, in the order A B C C B A (drift cancels)")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="also time 1 worker with --unsafe-no-sandbox: the sandbox's own cost, same work")
     args = parser.parse_args()
@@ -178,23 +202,19 @@ def main() -> None:
         runs = [(f"ours_{w}_worker{'s' if w > 1 else ''}", {"workers": w}) for w in args.workers]
         if args.unsandboxed:
             runs.append(("ours_1_worker_unsandboxed", {"workers": 1, "unsafe_no_sandbox": True}))
-        for name, kw in runs:
-            shutil.copytree(dist, work / name)
-            report[name] = _ours(stem, work / name / "nbgrader", subs, work / f"out-{name}", **kw, **common)
-            _save(report, args.json)
         if not args.skip_dask:
-            import dask
-            from distributed import LocalCluster
-
-            shutil.copytree(dist, work / "dask")
-            c = work / "dask" / "nbgrader"
-            # The settings README.md recommends for a grading cluster: each task is a sandbox that
-            # works in other processes, so the worker's 10 ms thread-sampling profiler and twice-a-
-            # second system monitor only take CPU from the kernels (idle, 2 workers: 0.21 of a core;
-            # 0.13 with these).
-            with dask.config.set(DASK_GRADING_CONFIG), LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-                report["ours_dask_2_workers"] = _ours(stem, c, subs, work / "out-dask",
-                                                      scheduler=cluster.scheduler_address, **common)
+            runs.append(("ours_dask_2_workers", {"dask": True}))
+        # This VM's speed drifts by ±20 % over minutes, and the ratios compare phases that run minutes
+        # apart. With --repeat 2 the phases run forward, then backward (A B C C B A): each one's mean
+        # sits at the same moment, so a steady drift cancels out of every ratio.
+        order = runs + runs[::-1] if args.repeat == 2 else runs
+        timings: dict[str, list[dict]] = {}
+        for n, (name, kw) in enumerate(order):
+            copy = work / f"{name}-{n}"
+            shutil.copytree(dist, copy)
+            timings.setdefault(name, []).append(_timed(stem, copy / "nbgrader", subs, work / f"out-{name}-{n}",
+                                                       kw, common))
+            report[name] = _combined(timings[name])
             _save(report, args.json)
         if not args.skip_plain:
             report["plain_nbgrader"] = _plain_nbgrader(stem, dist, subs, work, args.plain_timeout)

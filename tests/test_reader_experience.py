@@ -268,7 +268,7 @@ OVERFLOW_JS = """() => {
   return {scrollWidth: document.documentElement.scrollWidth, innerWidth, bad: bad.slice(0, 10)};
 }"""
 
-FIGURES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(el => {
+FIGURES_JS = r"""() => [...document.querySelectorAll('.js-plotly-plot')].map(el => {
   const fig = el.closest('figure'), cap = fig && fig.querySelector('figcaption');
   const t = el.layout && el.layout.title;
   // the title's first line, as text: an animation's subtitle (after <br>) changes with each frame
