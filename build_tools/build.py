@@ -15,7 +15,7 @@ from rich.console import Console
 
 from build_tools import pipeline
 from build_tools.atomic import write_notebook, write_text
-from build_tools.execute import execute, run_key
+from build_tools.execute import cached_run, execute, run_key
 from build_tools.site import build_site, load_course_config, page_links
 from build_tools.source import Section, SourceError
 from build_tools.validate import validate
@@ -243,12 +243,11 @@ def _outputs_stamp(section: Section, key: str, context, tooling: str) -> str:
 
 def _outputs_exist(paths: Paths, section: Section, cache_dir: Path, key: str) -> bool:
     """The written notebooks, the cached run, and its results file where the run wrote one."""
-    cached = cache_dir / f"{section.stem}-{key}"
+    cached_nb, cached_results = cached_run(cache_dir, section.stem, key)
     results = paths.dist / "results" / f"section{section.number}.json"
     return all(p.exists() for p in (paths.dist / "solutions" / f"{section.stem}.ipynb",
-                                    paths.book / "generated" / f"{section.stem}.ipynb",
-                                    cached.with_name(cached.name + ".ipynb"))) and (
-        results.exists() or not cached.with_name(cached.name + ".results.json").exists())
+                                    paths.book / "generated" / f"{section.stem}.ipynb", cached_nb)) and (
+        results.exists() or not cached_results.exists())
 
 
 def _duration_key(stem: str, fast: bool) -> str:

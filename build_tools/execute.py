@@ -49,6 +49,11 @@ def cache_key(nb, parameters: dict, lock_text: str) -> str:
     return digest.hexdigest()[:24]
 
 
+def cached_run(cache_dir: Path, stem: str, key: str) -> tuple[Path, Path]:
+    """Where a run's executed notebook and its results file are cached."""
+    return cache_dir / f"{stem}-{key}.ipynb", cache_dir / f"{stem}-{key}.results.json"
+
+
 def run_key(nb, parameters: dict, lock_text: str, work_dir: Path) -> str:
     """The cache key of a run: its code, parameters, locked versions and (where the code loads
     them) the course's model files."""
@@ -118,8 +123,7 @@ def execute(
     several notebooks can run side by side without oversubscribing the cores. With `only_cached`,
     return None instead of executing."""
     key = run_key(nb, parameters, lock_text, work_dir)
-    cached_nb = cache_dir / f"{stem}-{key}.ipynb"
-    cached_results = cache_dir / f"{stem}-{key}.results.json"
+    cached_nb, cached_results = cached_run(cache_dir, stem, key)
     results_file = results_dir / f"section{section_number}.json"
     if cached_nb.exists():
         merged = _merge_outputs(nb, nbformat.read(cached_nb, as_version=4))
