@@ -65,16 +65,19 @@ def grade(
     db: Optional[str] = typer.Option(None, "--db", help="Gradebook SQLAlchemy URL (default: SQLite in the course folder)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run without bubblewrap (resource limits only). Never for untrusted code."),
     course_dir: Optional[Path] = typer.Option(None, "--course-dir", help="nbgrader course folder holding source/<section>/ (default: dist/nbgrader)."),
+    cold_sandboxes: bool = typer.Option(False, "--cold-sandboxes", help="A new sandbox and kernel process per submission, "
+                                        "instead of a warm sandbox per worker that forks each submission's kernel from "
+                                        "pre-imported libraries (slower: every kernel imports torch again)."),
 ) -> int:
     """Autograde every submission of SECTION in a sandbox: grades.csv, HTML feedback, nbgrader gradebook.
 
-    Each notebook runs in its own bubblewrap sandbox (no network, read-only system, nothing of the
-    course visible) with FAST=True, test cells restored from the source, and hidden tests kept out
+    Each notebook runs in a bubblewrap sandbox (no network, read-only system, nothing of the
+    course visible; a worker's warm sandbox is emptied between submissions) with FAST=True, test cells restored from the source, and hidden tests kept out
     of every output. Re-running skips submissions already graded. Exit code: 0 all graded, 1 some
     submissions could not be graded (see grades.csv), 2 nothing was graded (setup problem).
     """
     code = _grade(*(_plain(v) for v in (section, submissions, out, workers, scheduler, cell_timeout, timeout,
-                                        memory_mb, db, unsafe_no_sandbox, course_dir)))
+                                        memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes)))
     import click
 
     if click.get_current_context(silent=True) is not None and code:
@@ -83,7 +86,7 @@ def grade(
 
 
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
-           unsafe_no_sandbox, course_dir) -> int:
+           unsafe_no_sandbox, course_dir, cold_sandboxes=False) -> int:
     from . import autograde, intake, runner, sandbox
     from .section import SectionError, find_section_files, load_section
 
@@ -119,7 +122,8 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         return EXIT_USAGE
 
     settings = runner.Settings(
-        limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout)),
+        limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout),
+                              warm=not cold_sandboxes),
         out=out, course_dir=cdir, db_url=autograde.db_url_for(db, cdir), workers=workers,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"

@@ -28,6 +28,7 @@ from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 SECRETS_DIR = Path("/tmp/.course-grader")  # re-rooted under job["scratch"] in main()
 KERNEL_DIR = Path("/tmp/.course-grader-kernels")
 MAX_OUTPUT_PER_CELL = 20_000  # characters kept per cell for the instructor's copy
@@ -67,6 +68,7 @@ def set_limits(limits: dict) -> None:
 
 
 ISOLATED = True  # in a pid namespace of our own (False with --unsafe-no-sandbox)
+PROTECTED: set[int] = set()  # processes no sweep may kill (a warm sandbox's zygote)
 
 
 def _descendants(root: int) -> set[int]:
@@ -104,7 +106,7 @@ def kill_strays(keep: set[int]) -> int:
         else:
             pids = sorted(_descendants(me))
         for pid in pids:
-            if pid in keep or pid == me or pid == 1:
+            if pid in keep or pid == me or pid == 1 or pid in PROTECTED:
                 continue
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -145,15 +147,102 @@ def _trim_outputs(outputs: list, budget: dict) -> list:
     return kept
 
 
+class _ForkedKernelProcess:
+    """What the driver needs of a KernelManager, for a kernel that is a fork of this process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.provisioner = self
+        self.exited = False
+
+    def is_alive(self) -> bool:
+        if self.exited:
+            return False
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by a sweep
+            done = self.pid
+        self.exited = bool(done)
+        return not self.exited
+
+    def interrupt_kernel(self) -> None:
+        if self.is_alive():
+            os.kill(self.pid, signal.SIGINT)
+
+    def shutdown_kernel(self, now: bool = True) -> None:
+        if self.is_alive():
+            os.kill(self.pid, signal.SIGKILL)
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+        self.exited = True
+
+
+def _fork_kernel(job: dict, connection_file: str, log_path: Path) -> int:
+    """Start an IPython kernel as a fork of this process, whose parent imported torch and the rest.
+
+    Call only while this process has one thread (before any client channel exists): fork copies
+    the calling thread alone.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 1 << 16)
+        os.setsid()
+        ctypes.CDLL(None, use_errno=True).prctl(15, b"cg-kernel", 0, 0, 0)  # PR_SET_NAME (was cg-driver)
+        os.chdir(job["workdir"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        from grader.kernel_launch import apply_limits, reseed
+
+        apply_limits(job["kernel_limits"])
+        reseed()
+        from ipykernel import kernelapp
+
+        sys.argv = ["ipykernel_launcher", "-f", connection_file]
+        kernelapp.launch_new_instance()
+        code = 0
+    finally:
+        os._exit(code)
+
+
 class Kernel:
     """One IPython kernel plus its client, both inside this sandbox (they talk over loopback ZMQ)."""
 
-    def __init__(self, job: dict, events: Events, generation: int) -> None:
+    def __init__(self, job: dict, events: Events, generation: int, fork: bool = False) -> None:
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpecManager
 
         self.job = job
         self.events = events
+        log_path = SECRETS_DIR.parent / f"kernel-{generation}.log"
+        if fork:
+            from jupyter_client.blocking import BlockingKernelClient
+            from jupyter_client.connect import write_connection_file
+
+            KERNEL_DIR.mkdir(parents=True, exist_ok=True)
+            connection_file, _ = write_connection_file(str(KERNEL_DIR / f"kernel-{generation}.json"),
+                                                       ip="127.0.0.1")
+            self.km = _ForkedKernelProcess(_fork_kernel(job, connection_file, log_path))
+            self.kc = BlockingKernelClient(connection_file=connection_file)
+            self.kc.load_connection_file()
+            self.kc.start_channels()
+            deadline = time.monotonic() + job["kernel_start_timeout"]
+            while True:  # in steps, so that a kernel that died on the way is seen at once
+                try:
+                    self.kc.wait_for_ready(timeout=1)
+                    return
+                except RuntimeError:
+                    if not self.km.is_alive() or time.monotonic() > deadline:
+                        raise
         spec_dir = KERNEL_DIR / "course-grader"
         spec_dir.mkdir(parents=True, exist_ok=True)
         (spec_dir / "kernel.json").write_text(json.dumps({
@@ -164,7 +253,7 @@ class Kernel:
         env = {**job["env"], "COURSE_GRADER_LIMITS": json.dumps(job["kernel_limits"])}
         self.km = KernelManager(kernel_name="course-grader",
                                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(KERNEL_DIR)]))
-        log = open(SECRETS_DIR.parent / f"kernel-{generation}.log", "wb")  # noqa: SIM115 - lives as long as the kernel
+        log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the kernel
         self.km.start_kernel(cwd=job["workdir"], env=env, stdout=log, stderr=log)
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -331,7 +420,7 @@ class VerdictTail:
         return lines
 
 
-def run(job: dict, events: Events) -> None:
+def run(job: dict, events: Events, fork_kernel: bool = False) -> None:
     cells = job["cells"]
     nonces = {tid: secrets.token_hex(8) for tid in job["tests"]}
     done: set[str] = set(job.get("done_tests", []))
@@ -345,7 +434,8 @@ def run(job: dict, events: Events) -> None:
         nonlocal generation
         generation += 1
         t0 = time.monotonic()
-        kernel = Kernel(job, events, generation)
+        # Only the first kernel can be a fork: by the next one this process runs client threads.
+        kernel = Kernel(job, events, generation, fork=fork_kernel and generation == 1)
         boot = kernel.execute(secrets_for(job, nonces, done, skipped), timeout=120, silent=True)
         if boot["status"] != "ok":
             raise RuntimeError(f"grader harness failed to start: {boot['ename']} {boot['evalue']}")
@@ -414,12 +504,16 @@ def run(job: dict, events: Events) -> None:
     events.send(ev="done", restarts=restarts, output_truncated=budget["dropped"])
 
 
-def main() -> None:
-    global SECRETS_DIR, KERNEL_DIR, ISOLATED
-    events = Events()
-    job = json.loads(sys.stdin.buffer.read())
-    sys.stdin.close()
+def serve(job: dict, events: Events, fork_kernel: bool = False) -> None:
+    """Grade one job: drop privileges, set limits, run the cells. `fork_kernel`: this process is a
+    fork of the warm sandbox's zygote (`grader.zygote`), so its first kernel can be a fork too."""
+    global SECRETS_DIR, KERNEL_DIR, ISOLATED, PROTECTED
     drop_privileges(job.get("uid"), job.get("gid"))
+    if fork_kernel:
+        PROTECTED = {os.getppid()}  # the zygote: it outlives this job
+        # Dropping root made this process undumpable, and its kernel would inherit that: the
+        # host's memory watchdog could then not read the kernel's proportional set size.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     set_limits(job["driver_limits"])
     os.umask(0o077)
@@ -427,10 +521,17 @@ def main() -> None:
     scratch = Path(job.get("scratch", "/tmp"))
     SECRETS_DIR, KERNEL_DIR = scratch / ".course-grader", scratch / ".course-grader-kernels"
     try:
-        run(job, events)
+        run(job, events, fork_kernel)
     except Exception as exc:  # noqa: BLE001 - report, the host decides what it means
         events.send(ev="fatal", message=f"{type(exc).__name__}: {exc}"[:500])
         kill_strays(set())
+
+
+def main() -> None:
+    events = Events()
+    job = json.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    serve(job, events)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,14 @@ def apply_limits(limits: dict) -> None:
         resource.setrlimit(res, (value, value))
 
 
+def reseed() -> None:
+    """A forked kernel starts with its zygote's random state: give it fresh entropy, as a new
+    process would have (Python's `random` reseeds itself at fork; numpy's legacy global does not)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
 def main() -> None:
     apply_limits(json.loads(os.environ.pop("COURSE_GRADER_LIMITS", "{}")))
     from ipykernel import kernelapp

@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import os
+import queue
 import secrets
 import shutil
 import signal
@@ -66,6 +67,7 @@ class Limits:
     max_restarts: int = 6
     kernel_start_timeout: float = 60
     max_relaunches: int = 2
+    warm: bool = True  # a warm sandbox per worker that forks each job from pre-imported libraries
 
 
 @dataclasses.dataclass
@@ -104,12 +106,15 @@ def _release_uid(uid: int | None) -> None:
 
 
 _live: set = set()  # running sandboxes of this process, for kill_all_live()
+_warm_idle: dict[tuple, list] = {}  # warm sandboxes between jobs, by what they pre-imported
+_warm_refused: set[tuple] = set()  # pre-import sets a zygote cannot fork safely: cold sandboxes
 
 
 def kill_all_live() -> None:
     """Kill every sandbox this process started that is still running (Ctrl-C, shutdown)."""
     with _uid_lock:
         procs = list(_live)
+        _warm_idle.clear()
     for proc in procs:
         kill_tree(proc.pid)
 
@@ -364,8 +369,198 @@ def _drain(stream, keep: int = 4000) -> list[bytes]:
     return tail
 
 
+def _comm(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as fh:
+            return fh.read(64).strip()
+    except OSError:
+        return b""
+
+
+GRADER_PROCESSES = (b"cg-zygote", b"cg-driver")  # comm names of a warm sandbox's own processes
+
+
+class _Watchdog:
+    """The host's view of a sandbox: its deadline and the total memory of its processes."""
+
+    def __init__(self, root: int, limits: Limits) -> None:
+        self.root = root
+        self.total_cap = int(limits.memory_mb * 1.25 + 768) << 20
+        self.over_since = None
+
+    def check(self, deadline: float) -> str | None:
+        now = time.monotonic()
+        if now > deadline:
+            return "timeout"
+        sizes = {p: _mem_bytes(p) for p in _proc_tree(self.root)}
+        if sum(sizes.values()) > self.total_cap:
+            # a multi-process memory bomb: per-process limits are not enough, kill the biggest
+            victims = sorted((p for p in sizes if b"grader.driver" not in _cmdline(p)
+                              and _comm(p) not in GRADER_PROCESSES), key=lambda p: -sizes[p])
+            if victims:
+                try:
+                    os.kill(victims[0], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.over_since = self.over_since or now
+            if now - self.over_since > 3:
+                return "memory"
+        else:
+            self.over_since = None
+        return None
+
+
+class _WarmReader(_Reader):
+    """Reads a zygote's stdout: ``E`` lines are the current job's events, ``Z`` lines control."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.control: queue.Queue = queue.Queue()
+        self.sink = _Reader(None)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self.control.put(None)  # end of stream: the sandbox is gone
+
+    def _line(self, line: bytes) -> None:
+        if line.startswith(b"E "):
+            self.sink._line(line[2:])
+        elif line.startswith(b"Z "):
+            self.control.put(line[2:].decode("utf-8", "replace"))
+
+
+class WarmUnusable(RuntimeError):
+    pass
+
+
+class WarmSandbox:
+    """One bubblewrap sandbox running `grader.zygote`: many jobs, one at a time (see zygote.py)."""
+
+    def __init__(self, limits: Limits, preimport: list[str]) -> None:
+        self.privileged = os.geteuid() == 0
+        argv = bwrap_argv(limits, self.privileged) + [sys.executable, "-m", "grader.zygote"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd="/",
+                                     start_new_session=True)
+        with _uid_lock:
+            _live.add(self.proc)
+        self.reader = _WarmReader(self.proc.stdout)
+        self.reader.start()
+        self.err_tail = _drain(self.proc.stderr)
+        self.usable = False
+        try:
+            self._send({"preimport": preimport})
+            reply = self.reader.control.get(timeout=limits.kernel_start_timeout)
+        except (OSError, queue.Empty):
+            reply = None
+        if not reply or not reply.startswith("ready"):
+            self.close()
+            if reply and reply.startswith("unusable"):
+                raise WarmUnusable(reply[len("unusable "):])
+            raise SandboxUnavailable(f"the warm sandbox did not start: {self.err_tail[0].decode('utf-8', 'replace')[-300:]}")
+        self.usable = True
+
+    def _send(self, obj: dict) -> None:
+        self.proc.stdin.write(json.dumps(obj).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self.usable and self.proc.poll() is None
+
+    def run(self, job: dict, limits: Limits, deadline: float) -> dict:
+        """One job, start to end; afterwards `usable` says whether the sandbox can take another."""
+        sink = self.reader.sink = _Reader(None)
+        self.usable = False
+        how = None
+        ended = False
+        status = None
+        try:
+            body = json.dumps(job).encode()
+            self.proc.stdin.write(json.dumps({"uid": job.get("uid"), "bytes": len(body)}).encode() + b"\n" + body)
+            self.proc.stdin.flush()
+        except OSError:
+            pass
+        watch = _Watchdog(self.proc.pid, limits)
+        while True:
+            try:
+                msg = self.reader.control.get(timeout=0.2)
+            except queue.Empty:
+                how = watch.check(deadline)
+                if how:
+                    break
+                continue
+            if msg is None:
+                break
+            if msg.startswith("end "):
+                ended, status = True, msg[4:]
+                break
+            if msg.startswith("unusable"):
+                break
+        if ended:
+            self.usable = True
+        else:
+            self.close()
+        code = int(status) if status and status.lstrip("-").isdigit() else self.proc.returncode
+        stderr = "" if ended else self.err_tail[0].decode("utf-8", "replace")
+        return {"events": sink.events, "how": how, "returncode": code, "stderr": stderr}
+
+    def close(self) -> None:
+        self.usable = False
+        kill_tree(self.proc.pid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        with _uid_lock:
+            _live.discard(self.proc)
+
+
+def _launch_warm(job: dict, limits: Limits, deadline: float) -> dict | None:
+    """Run the job in a warm sandbox of this process; None when there is none to be had."""
+    key = (limits.tmpfs_mb, tuple(job.get("preimport", [])))
+    sandbox = None
+    with _uid_lock:
+        if key in _warm_refused:
+            return None
+        idle = _warm_idle.get(key, [])
+        while idle and sandbox is None:
+            candidate = idle.pop()
+            if candidate.alive():
+                sandbox = candidate
+            else:
+                candidate.close()
+    if sandbox is None:
+        try:
+            sandbox = WarmSandbox(limits, list(key[1]))
+        except WarmUnusable:
+            with _uid_lock:
+                _warm_refused.add(key)
+            return None
+        except SandboxUnavailable:
+            return None
+    uid = _allocate_uid() if sandbox.privileged else None
+    try:
+        job = {**job, "uid": uid, "gid": uid, "isolated": True, "scratch": "/tmp", "workdir": WORKDIR,
+               "env": sandbox_env(WORKDIR, "/tmp")}
+        result = sandbox.run(job, limits, deadline)
+    finally:
+        _release_uid(uid)
+        if sandbox.alive():
+            with _uid_lock:
+                _warm_idle.setdefault(key, []).append(sandbox)
+        else:
+            sandbox.close()
+    return result
+
+
 def _launch(job: dict, limits: Limits, unsafe: bool, deadline: float) -> dict:
     """One driver process, start to end. Returns raw events plus how it ended."""
+    if limits.warm and not unsafe:
+        result = _launch_warm(job, limits, deadline)
+        if result is not None:
+            return result
     privileged = os.geteuid() == 0
     uid = None
     scratch = None
@@ -400,30 +595,11 @@ def _launch(job: dict, limits: Limits, unsafe: bool, deadline: float) -> dict:
         except BrokenPipeError:
             pass
         how = None
-        total_cap = int(limits.memory_mb * 1.25 + 768) << 20
-        over_since = None
+        watch = _Watchdog(proc.pid, limits)
         while proc.poll() is None:
-            now = time.monotonic()
-            if now > deadline:
-                how = "timeout"
+            how = watch.check(deadline)
+            if how:
                 break
-            tree = _proc_tree(proc.pid)
-            sizes = {p: _mem_bytes(p) for p in tree}
-            if sum(sizes.values()) > total_cap:
-                # a multi-process memory bomb: per-process limits are not enough, kill the biggest
-                victims = sorted((p for p in sizes if b"grader.driver" not in _cmdline(p)),
-                                 key=lambda p: -sizes[p])
-                if victims:
-                    try:
-                        os.kill(victims[0], signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-                over_since = over_since or now
-                if now - over_since > 3:
-                    how = "memory"
-                    break
-            else:
-                over_since = None
             time.sleep(0.2)
         kill_tree(proc.pid)
         proc.wait()
