@@ -7,7 +7,9 @@ sections. Each student submits the solution (full marks expected everywhere), ex
 correct answer prints a warning to stderr. Measured, on the same submissions:
 
 * `course grade` with 1 worker, 2 workers, and a 2-worker Dask LocalCluster (`--repeat 2`: each
-  twice, in the order A B C C B A, so that the machine's drift cancels out of the ratios);
+  twice, in the order A B C C B A, so that the machine's drift cancels out of the ratios); with
+  `--cold`, 1 worker with a new sandbox per submission, and with `--unsandboxed`, 1 worker
+  without a sandbox (also a new process per submission: `--cold` against it is the sandbox's cost);
 * plain `nbgrader generate_assignment` + `nbgrader autograde` (no sandbox, no FAST, all cells).
 
 Prints one JSON document with wall times, seconds per submission and the scores each got.
@@ -187,6 +189,9 @@ def main() -> None:
                         help="2: time every phase twice, in the order A B C C B A (drift cancels)")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="also time 1 worker with --unsafe-no-sandbox: the sandbox's own cost, same work")
+    parser.add_argument("--cold", action="store_true",
+                        help="also time 1 worker with --cold-sandboxes (a new sandbox and kernel process per "
+                             "submission: what --unsafe-no-sandbox does, plus the sandbox)")
     args = parser.parse_args()
     from grader.autograde import _alembic_on_path
 
@@ -200,6 +205,8 @@ def main() -> None:
                   "loadavg_at_start": os.getloadavg()[0]}
         common = {"cell_timeout": 300, "timeout": 900}
         runs = [(f"ours_{w}_worker{'s' if w > 1 else ''}", {"workers": w}) for w in args.workers]
+        if args.cold:
+            runs.append(("ours_1_worker_cold", {"workers": 1, "cold_sandboxes": True}))
         if args.unsandboxed:
             runs.append(("ours_1_worker_unsandboxed", {"workers": 1, "unsafe_no_sandbox": True}))
         if not args.skip_dask:
