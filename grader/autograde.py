@@ -383,40 +383,46 @@ def graded_notebook(spec: SectionSpec, prep: Prepared, results: dict, outcome=No
     return nb
 
 
-def record(spec: SectionSpec, db_url: str, student: str, nb: NotebookNode) -> dict:
-    """Save grades with nbgrader's SaveAutoGrades in one transaction; return the gradebook's view."""
+def record(spec: SectionSpec, db_url: str, student: str, nb: NotebookNode, gradebook=None) -> dict:
+    """Save grades with nbgrader's SaveAutoGrades in one transaction; return the gradebook's view.
+
+    `gradebook`: an open nbgrader Gradebook to use (a batch keeps one: SQLAlchemy caches compiled
+    queries per engine, and a new engine per submission compiled every query again).
+    """
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import SaveAutoGrades
 
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        gb.update_or_create_submission(spec.stem, student)
+    if gradebook is None:
+        with Gradebook(db_url) as gb:
+            return record(spec, db_url, student, nb, gb)
+    gb = gradebook
+    gb.update_or_create_student(student)
+    gb.update_or_create_submission(spec.stem, student)
 
     class AtomicSaveAutoGrades(SaveAutoGrades):
         def preprocess(self, nb, res):
             self.notebook_id = res["nbgrader"]["notebook"]
             self.assignment_id = res["nbgrader"]["assignment"]
             self.student_id = res["nbgrader"]["student"]
-            with Gradebook(res["nbgrader"]["db_url"]) as gradebook:
-                self.gradebook = gradebook
-                commit = gradebook.db.commit
-                gradebook.db.commit = gradebook.db.flush  # one commit at the end, not one per cell
-                try:
-                    for index, cell in enumerate(nb.cells):
-                        self.preprocess_cell(cell, res, index)
-                except BaseException:
-                    gradebook.db.rollback()
-                    raise
-                finally:
-                    gradebook.db.commit = commit
-                gradebook.db.commit()
+            self.gradebook = gb
+            commit = gb.db.commit
+            gb.db.commit = gb.db.flush  # one commit at the end, not one per cell
+            try:
+                for index, cell in enumerate(nb.cells):
+                    self.preprocess_cell(cell, res, index)
+            except BaseException:
+                gb.db.rollback()
+                raise
+            finally:
+                gb.db.commit = commit
+            gb.db.commit()
             return nb, res
 
     AtomicSaveAutoGrades(log=LOG).preprocess(copy.deepcopy(nb), resources(spec, db_url, student))
-    with Gradebook(db_url) as gb:
-        sub = gb.find_submission_notebook(spec.stem, spec.stem, student)
-        grades = {g.name: float(g.score) for g in sub.grades}
-        return {"score": float(sub.score), "max_score": float(sub.max_score), "grades": grades}
+    gb.db.expire_all()  # scores are SQL expressions: read them fresh
+    sub = gb.find_submission_notebook(spec.stem, spec.stem, student)
+    grades = {g.name: float(g.score) for g in sub.grades}
+    return {"score": float(sub.score), "max_score": float(sub.max_score), "grades": grades}
 
 
 def db_url_for(db: str | None, course_dir) -> str:

@@ -101,6 +101,7 @@ class Batch:
         self.journal = export.Journal(settings.out, spec.stem)
         self.sig = _signature(spec, settings)
         self.rows: dict[str, dict] = {}
+        self.gradebook = None  # one nbgrader Gradebook for the batch, opened on first use
 
     # ---- rows --------------------------------------------------------------------------------
     def _row(self, student, status, score, per_test, message) -> dict:
@@ -131,7 +132,20 @@ class Batch:
     def _record(self, student: str, nb) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy warnings
-            return autograde.record(self.spec, self.s.db_url, student, nb)
+            if self.gradebook is None:
+                from nbgrader.api import Gradebook
+
+                self.gradebook = Gradebook(self.s.db_url)
+            try:
+                return autograde.record(self.spec, self.s.db_url, student, nb, self.gradebook)
+            except BaseException:
+                self.close()  # the next student starts from a fresh connection
+                raise
+
+    def close(self) -> None:
+        if self.gradebook is not None:
+            self.gradebook.close()
+            self.gradebook = None
 
     def error(self, sub: Submission, message: str, retry: bool = False) -> None:
         """A submission that cannot be graded: 0 points in the gradebook, the reason everywhere."""
@@ -179,6 +193,14 @@ def grade_batch(spec: SectionSpec, subs: list[Submission], settings: Settings,
     start = time.monotonic()
     autograde.prepare_gradebook(spec, settings.db_url)
     batch = Batch(spec, settings)
+    try:
+        return _grade_batch(batch, spec, subs, settings, on_progress, start)
+    finally:
+        batch.close()
+
+
+def _grade_batch(batch: Batch, spec: SectionSpec, subs: list[Submission], settings: Settings,
+                 on_progress, start: float) -> BatchResult:
     for entry in batch.journal.all():  # rows of earlier runs of students not in this batch stay
         if entry.get("row"):
             batch.rows[entry["student"]] = entry["row"]
