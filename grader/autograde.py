@@ -243,6 +243,16 @@ def suspicious_constructs(code: str) -> list[str]:
     return sorted({label for token, label in SUSPICIOUS.items() if token in code})
 
 
+def section_preimports(spec: SectionSpec) -> list[str]:
+    """Modules the instructor's cells and tests import: the harness imports them before any student
+    code runs, and a warm sandbox imports them once for all the section's submissions."""
+    names: set[str] = set()
+    for sk in spec.skeleton:
+        if not sk.skip and sk.kind in ("param", "instructor", "test"):
+            names.update(_imports(sk.source))
+    return sorted(names)
+
+
 def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
     release_code = {c.get("id"): c.source for c in spec.release.cells if c.cell_type == "code"}
     release_sources = {normalize_ws(s) for s in release_code.values()}
@@ -273,14 +283,12 @@ def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
     notes: list[str] = []
     instructor: list[tuple[str, int]] = []
     required: dict[str, list] = {}
-    preimport: list[str] = []
     answered = 0
 
     def push(kind, ref, code):
         cells.append({"kind": kind, "ref": ref, "code": code})
         if kind in ("instructor", "param"):
             instructor.append((_hash(code), len(cells) - 1))
-            preimport.extend(_imports(code))
 
     first_solution = True
     for sk in spec.skeleton:
@@ -309,7 +317,6 @@ def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
         elif sk.kind == "test":
             required[sk.ref] = [list(x) for x in instructor]
             test_cells[sk.ref] = len(cells)
-            preimport.extend(_imports(sk.source))
             push("test", sk.ref, "")
     for leftover in added.values():  # anchored to an answer cell the section does not have
         for code in leftover:
@@ -325,7 +332,7 @@ def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
         "tests": {tid: {"code": t.code, "hidden": t.hidden_ranges} for tid, t in spec.tests.items()},
         "instructor_hashes": sorted({h for h, _ in instructor}),
         "required": required,
-        "preimport": sorted(set(preimport)),
+        "preimport": section_preimports(spec),
         "library_classes": [list(x) for x in LIBRARY_CLASSES],
     }
     return Prepared(job=job, test_cells=test_cells, notes=notes, flags=flags, answered=answered,

@@ -95,30 +95,29 @@ def kill_strays(keep: set[int]) -> int:
     """SIGKILL every process the cells left behind, keeping only the driver and the live kernel.
 
     In the sandbox that is every process of the pid namespace but init; without a sandbox, only
-    the driver's descendants (it is a child subreaper, so orphans stay its descendants).
+    the driver's descendants (it is a child subreaper, so orphans stay its descendants). Returns
+    only when they are all gone and reaped: until then they count against RLIMIT_NPROC, and a
+    kernel started next could not start its threads.
     """
     killed = 0
     me = os.getpid()
-    for _ in range(5):  # a fork bomb may still be spawning: sweep until nothing is left
-        found = 0
+    deadline = time.monotonic() + 3
+    while True:  # a fork bomb may still be spawning: sweep until nothing is left
         if ISOLATED:
             pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
         else:
             pids = sorted(_descendants(me))
-        for pid in pids:
-            if pid in keep or pid == me or pid == 1 or pid in PROTECTED:
-                continue
+        left = [pid for pid in pids if pid not in keep and pid != me and pid != 1 and pid not in PROTECTED]
+        for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
-                found += 1
+                killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
-        killed += found
-        if not found:
-            break
-        time.sleep(0.05)
-    _reap()
-    return killed
+        _reap()
+        if not left or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.01)
 
 
 def _reap() -> None:

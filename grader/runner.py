@@ -21,7 +21,7 @@ import nbformat
 
 from . import autograde, export, feedback
 from .intake import Submission
-from .sandbox import Limits, RunOutcome, kill_all_live, run_job
+from .sandbox import Limits, RunOutcome, kill_all_live, prewarm, run_job
 from .section import SectionSpec
 
 
@@ -56,8 +56,19 @@ class BatchResult:
         return statistics.fmean(scores) if scores else None
 
 
-def _local(items: list[tuple[str, dict]], settings: Settings) -> Iterator[tuple[str, object]]:
+def _local_pool(settings: Settings, preimport: list[str]) -> cf.ThreadPoolExecutor:
+    """The local workers, started before the batch is prepared: each one first starts its warm
+    sandbox (~3 s: torch and the rest imported), while this thread sanitises the submissions."""
     pool = cf.ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="grade")
+    if settings.limits.warm and not settings.unsafe:
+        for _ in range(max(1, settings.workers)):
+            pool.submit(prewarm, settings.limits, preimport)
+    return pool
+
+
+def _local(items: list[tuple[str, dict]], settings: Settings,
+           pool: cf.ThreadPoolExecutor | None = None) -> Iterator[tuple[str, object]]:
+    pool = pool or cf.ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="grade")
     futures = {pool.submit(run_job, job, settings.limits, settings.unsafe): key for key, job in items}
     try:
         for fut in cf.as_completed(futures):
@@ -193,14 +204,18 @@ def grade_batch(spec: SectionSpec, subs: list[Submission], settings: Settings,
     start = time.monotonic()
     autograde.prepare_gradebook(spec, settings.db_url)
     batch = Batch(spec, settings)
+    pool = None if settings.scheduler else _local_pool(settings, autograde.section_preimports(spec))
     try:
-        return _grade_batch(batch, spec, subs, settings, on_progress, start)
+        return _grade_batch(batch, spec, subs, settings, on_progress, start, pool)
     finally:
         batch.close()
+        if pool is not None:  # nothing was left to grade: the warm sandboxes go
+            kill_all_live()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _grade_batch(batch: Batch, spec: SectionSpec, subs: list[Submission], settings: Settings,
-                 on_progress, start: float) -> BatchResult:
+                 on_progress, start: float, pool: cf.ThreadPoolExecutor | None) -> BatchResult:
     for entry in batch.journal.all():  # rows of earlier runs of students not in this batch stay
         if entry.get("row"):
             batch.rows[entry["student"]] = entry["row"]
@@ -231,8 +246,8 @@ def _grade_batch(batch: Batch, spec: SectionSpec, subs: list[Submission], settin
         preps[sub.student] = (sub, prep)
         pending.append((sub.student, prep.job))
 
-    backend = _dask if settings.scheduler else _local
-    for student, outcome in backend(pending, settings):
+    results = _dask(pending, settings) if settings.scheduler else _local(pending, settings, pool)
+    for student, outcome in results:
         sub, prep = preps[student]
         elapsed = batch.done(sub, prep, outcome)
         if elapsed is not None:

@@ -538,9 +538,36 @@ class WarmSandbox:
             _live.discard(self.proc)
 
 
+def _warm_key(limits: Limits, preimport: list[str]) -> tuple:
+    return (limits.tmpfs_mb, tuple(preimport))
+
+
+def prewarm(limits: Limits, preimport: list[str]) -> bool:
+    """Start one warm sandbox and keep it idle for the next job (while the batch is prepared).
+
+    Call it from a thread that lives as long as the sandbox should: bubblewrap's --die-with-parent
+    follows the thread that started it.
+    """
+    key = _warm_key(limits, preimport)
+    with _uid_lock:
+        if key in _warm_refused:
+            return False
+    try:
+        sandbox = WarmSandbox(limits, list(preimport))
+    except WarmUnusable:
+        with _uid_lock:
+            _warm_refused.add(key)
+        return False
+    except SandboxUnavailable:
+        return False
+    with _uid_lock:
+        _warm_idle.setdefault(key, []).append(sandbox)
+    return True
+
+
 def _launch_warm(job: dict, limits: Limits, deadline: float) -> dict | None:
     """Run the job in a warm sandbox of this process; None when there is none to be had."""
-    key = (limits.tmpfs_mb, tuple(job.get("preimport", [])))
+    key = _warm_key(limits, job.get("preimport", []))
     sandbox = None
     with _uid_lock:
         if key in _warm_refused:
