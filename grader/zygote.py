@@ -1,6 +1,6 @@
 """A warm sandbox: one bubblewrap sandbox that grades many submissions, one after another.
 
-    python -m grader.zygote      (inside the sandbox; stdin: one JSON line per job)
+    python -m grader.zygote      (inside the sandbox; the protocol is at the end of this text)
 
 A fresh kernel for every submission spends most of its time importing torch, IPython and the
 section's libraries (~3 of a section-1 submission's ~5 s). This process, the *zygote*, imports
@@ -40,7 +40,6 @@ import time
 PR_SET_NAME = 15
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
 MAX_EVENT_LINE = 2_000_000
 WRITABLE = ("/home/student", "/tmp", "/dev/shm")
 
@@ -184,25 +183,30 @@ def _sweep_as_job() -> None:
         _empty(folder)
 
 
+def _as_job(uid: int | None, work) -> None:
+    """Run `work` as the job's uid (in a child: the zygote keeps its own), or here when the jobs
+    share the zygote's uid. Only that uid can signal the job's processes and delete its files in
+    the sticky folders: the zygote keeps no capability but SETUID/SETGID."""
+    if not uid:
+        work()
+        return
+    helper = os.fork()
+    if helper == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(helper, 0)
+
+
 def clean_up(uid: int | None) -> str | None:
     """Leave the sandbox as the zygote found it. None when clean, else what is left."""
-    if uid:
-        # The job ran as its own uid: only that uid can signal its processes and delete its files
-        # in the sticky folders (the zygote keeps no capability but SETUID/SETGID).
-        helper = os.fork()
-        if helper == 0:
-            code = 1
-            try:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                _sweep_as_job()
-                code = 0
-            finally:
-                os._exit(code)
-        os.waitpid(helper, 0)
-    else:
-        _sweep_as_job()
+    _as_job(uid, _sweep_as_job)
     _reap()
     left = _pids() - {1, os.getpid()}
     if left:
@@ -354,23 +358,7 @@ def run_job(header: dict, out: Out, forwarder: Forwarder) -> str:
 
 
 def _kill_job(uid: int | None) -> None:
-    if uid:
-        _kill_as(uid)
-    else:
-        _kill_everything_else()
-
-
-def _kill_as(uid: int) -> None:
-    helper = os.fork()
-    if helper == 0:
-        try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            _kill_everything_else()
-        finally:
-            os._exit(0)
-    os.waitpid(helper, 0)
+    _as_job(uid, _kill_everything_else)
 
 
 def main() -> None:
