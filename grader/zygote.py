@@ -162,17 +162,58 @@ def _remove(path: str) -> None:
             pass
 
 
+def tree(folder: str) -> dict[str, int]:
+    """Path -> mode of everything under folder, not descending into other mounts.
+
+    Those mounts exist: when the course's Python or venv lives under /tmp (a CI clone), bubblewrap
+    binds them read-only at the same paths, inside the sandbox's /tmp."""
+    found: dict[str, int] = {}
+    try:
+        dev = os.lstat(folder).st_dev
+    except OSError:
+        return found
+    todo = [folder]
+    while todo:
+        here = todo.pop()
+        try:
+            names = os.listdir(here)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(here, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            found[path] = stat.S_IMODE(st.st_mode) | stat.S_IFMT(st.st_mode)
+            if stat.S_ISDIR(st.st_mode) and st.st_dev == dev:
+                todo.append(path)
+    return found
+
+
+BASELINE: dict[str, int] = {}  # what the writable folders held before the first job (set in main)
+
+
 def _empty(folder: str) -> None:
-    """Whatever cannot be removed (a tree deeper than a path can name) is found by the check."""
+    """Remove what is not in the baseline and give baseline folders back their modes. What cannot
+    be removed (a tree deeper than a path can name) is found by the check."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     for name in names:
-        try:
-            _remove(os.path.join(folder, name))
-        except RecursionError:
-            pass
+        path = os.path.join(folder, name)
+        if path not in BASELINE:
+            try:
+                _remove(path)
+            except RecursionError:
+                pass
+        elif stat.S_ISDIR(BASELINE[path]) and not os.path.ismount(path):
+            try:
+                os.chmod(path, stat.S_IMODE(BASELINE[path]))
+            except OSError:
+                pass
+            _empty(path)
 
 
 def _sweep_as_job() -> None:
@@ -216,11 +257,11 @@ def clean_up(uid: int | None) -> str | None:
     if left:
         return f"processes left behind: {sorted(left)[:5]}"
     for folder in WRITABLE:
-        try:
-            if os.listdir(folder):
-                return f"files left in {folder}"
-        except OSError:
-            pass
+        now = tree(folder)
+        before = {path: mode for path, mode in BASELINE.items() if path.startswith(folder + "/")}
+        if now != before:
+            changed = sorted(set(now.items()) ^ set(before.items()))
+            return f"files left in {folder}: {changed[0][0]}"
     return None
 
 
@@ -374,6 +415,8 @@ def main() -> None:
         # fork() copies one thread: a library that started threads at import cannot be forked safely
         out.control(f"unusable importing the section's libraries started {threads() - 1} thread(s)")
         return
+    for folder in WRITABLE:
+        BASELINE.update(tree(folder))
     forwarder = Forwarder(out)
     out.control("ready " + json.dumps({"secs": round(time.monotonic() - start, 3), "failed": failed}))
     while True:

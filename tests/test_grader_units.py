@@ -257,3 +257,28 @@ def test_public_lm_assets_are_visible_read_only_in_the_sandbox(tmp_path, monkeyp
     # without assets in the course, nothing is bound and the variable is unset
     monkeypatch.setattr(sandbox, "PUBLIC_ASSETS", tmp_path / "none")
     assert "COURSE_LM_ASSETS" not in sandbox.sandbox_env(sandbox.WORKDIR, "/tmp")
+
+
+def test_warm_sandbox_clean_up_keeps_the_baseline_and_removes_the_rest(tmp_path, monkeypatch):
+    """What bubblewrap put in a writable folder before the first job (folders leading to read-only
+    binds, when the venv lives under /tmp) stays, with its modes; everything a job added goes."""
+    from grader import zygote
+
+    folder = tmp_path / "tmp"
+    (folder / "clone" / "venv").mkdir(parents=True)
+    (folder / "clone" / "venv" / "python").write_text("interpreter")
+    (folder / "clone").chmod(0o755)
+    baseline = zygote.tree(str(folder))
+    monkeypatch.setattr(zygote, "BASELINE", baseline)
+    # what a job leaves: files, a locked folder, a folder inside the baseline, a changed mode
+    (folder / "junk.txt").write_text("x")
+    (folder / "locked" / "inner").mkdir(parents=True)
+    (folder / "locked" / "inner" / "f").write_text("x")
+    (folder / "locked" / "inner").chmod(0)
+    (folder / "locked").chmod(0o500)
+    (folder / "clone" / "planted.py").write_text("x")
+    (folder / "clone").chmod(0o700)
+    assert zygote.tree(str(folder)) != baseline
+    zygote._empty(str(folder))
+    assert zygote.tree(str(folder)) == baseline
+    assert (folder / "clone" / "venv" / "python").read_text() == "interpreter"
