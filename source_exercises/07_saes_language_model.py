@@ -5,6 +5,7 @@
 # prerequisites: [6]
 # minutes: 180
 # colab_requires: ["einops==0.8.2", "jaxtyping", "transformer_lens==3.9.0"]
+# data: [lm]
 # ---
 
 # %% [markdown]
