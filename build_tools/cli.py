@@ -93,6 +93,8 @@ def check(
                           "[green]passes[/]" if t.solution_ok else f"[red]FAILS[/] {t.solution_message}",
                           f"[green]fails:[/] {t.stub_message}" if t.stub_fails else f"[red]{t.stub_message}[/]")
         console.print(table)
+        for name, points in result.manual:
+            console.print(f"  {name} ({points:g} points): needs manual grading (never autograded)", highlight=False)
         for problem in result.problems:
             console.print(f"  [red]problem:[/] {problem}", highlight=False)
         all_ok &= result.ok
