@@ -68,6 +68,12 @@ def grade(
     cold_sandboxes: bool = typer.Option(False, "--cold-sandboxes", help="A new sandbox and kernel process per submission, "
                                         "instead of a warm sandbox per worker that forks each submission's kernel from "
                                         "pre-imported libraries (slower: every kernel imports torch again)."),
+    roster: Optional[Path] = typer.Option(None, "--roster", help="Class roster CSV (id,name,email, or Canvas's gradebook "
+                                          "export): every rostered student gets a row; unknown ids are flagged."),
+    extensions: Optional[Path] = typer.Option(None, "--extensions", help="Per-student deadlines: CSV 'student,due' "
+                                              "or 'student,days' (extra days on the section's due date)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Course config with the course.grading block "
+                                          "(due dates, late penalty, gradebook; default: the project's _config.yml)."),
 ) -> int:
     """Autograde every submission of SECTION in a sandbox: grades.csv, HTML feedback, nbgrader gradebook.
 
@@ -77,7 +83,8 @@ def grade(
     submissions could not be graded (see grades.csv), 2 nothing was graded (setup problem).
     """
     code = _grade(*(_plain(v) for v in (section, submissions, out, workers, scheduler, cell_timeout, timeout,
-                                        memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes)))
+                                        memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes, roster,
+                                        extensions, config)))
     import click
 
     if click.get_current_context(silent=True) is not None and code:
@@ -86,8 +93,8 @@ def grade(
 
 
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
-           unsafe_no_sandbox, course_dir, cold_sandboxes=False) -> int:
-    from . import autograde, intake, runner, sandbox
+           unsafe_no_sandbox, course_dir, cold_sandboxes=False, roster=None, extensions=None, config=None) -> int:
+    from . import autograde, intake, ledger, runner, sandbox, term
     from .section import SectionError, find_section_files, load_section
 
     if out is None or submissions is None or section is None:
@@ -113,7 +120,12 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
     try:
-        subs = intake.discover(Path(submissions), spec.stem)
+        setup = term.setup(spec, roster, extensions, config)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return EXIT_USAGE
+    try:
+        subs = intake.discover(Path(submissions), spec.stem, setup.zone)
     except (OSError, ValueError) as exc:
         console.print(f"[red]cannot read submissions: {exc}[/]")
         return EXIT_USAGE
@@ -124,7 +136,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     settings = runner.Settings(
         limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout),
                               warm=not cold_sandboxes),
-        out=out, course_dir=cdir, db_url=autograde.db_url_for(db, cdir), workers=workers,
+        out=out, course_dir=cdir, db_url=term.gradebook_url(db, cdir, course_dir, setup), workers=workers,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"
@@ -142,7 +154,10 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             def tick(student, row):
                 progress.update(task, advance=1, description=f"{student}: {row['status'] if row else ''}")
 
+            term.keep_submissions(out, spec.stem, subs)
+            term.backup_before_bulk(settings.db_url, len(subs))
             result = runner.grade_batch(spec, subs, settings, on_progress=tick)
+        class_rows = ledger.export_all(spec, settings.db_url, out, setup)
     except autograde.SubmissionError as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
@@ -154,6 +169,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         signal.signal(signal.SIGTERM, previous)
 
     _summary(spec, result, settings)
+    term.print_class_summary(console, class_rows)
     return EXIT_SOME_ERRORS if any(r["status"] == "error" for r in result.rows) else EXIT_OK
 
 
