@@ -183,8 +183,12 @@ def new(
 
 try:  # the grader registers its own command
     from grader.cli import grade as _grade
+    from grader.cli import regrade as _regrade
+    from grader.cli import report as _report
 
     app.command("grade")(_grade)
+    app.command("regrade")(_regrade)
+    app.command("report")(_report)
 except ImportError:
     pass
 

@@ -93,10 +93,14 @@ def grade(
 
 
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
-           unsafe_no_sandbox, course_dir, cold_sandboxes=False, roster=None, extensions=None, config=None) -> int:
-    from . import autograde, intake, ledger, runner, sandbox, term
+           unsafe_no_sandbox, course_dir, cold_sandboxes=False, roster=None, extensions=None, config=None,
+           again: Optional[dict] = None) -> int:
+    """again: a regrade ({students, tests, reason}) instead of SUBMISSIONS."""
+    from . import autograde, export, intake, ledger, regrade, runner, sandbox, term
     from .section import SectionError, find_section_files, load_section
 
+    if again is not None:
+        submissions = "(kept from the last grading)"
     if out is None or submissions is None or section is None:
         console.print("[red]SECTION, SUBMISSIONS and --out are required[/]")
         return EXIT_USAGE
@@ -124,8 +128,20 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     except (OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
+    db_url = term.gradebook_url(db, cdir, course_dir, setup)
+    plan = None
     try:
-        subs = intake.discover(Path(submissions), spec.stem, setup.zone)
+        if again is not None:
+            journal = export.Journal(out, spec.stem)
+            plan = regrade.plan(spec, db_url, [e["student"] for e in journal.all() if e.get("student")],
+                                again["students"], again["tests"], again["reason"])
+            console.print(f"Regrading {', '.join(plan.tests)} for {len(plan.students)} student(s)")
+            subs = regrade.submissions(out, spec.stem, journal, plan.students)
+        else:
+            subs = intake.discover(Path(submissions), spec.stem, setup.zone)
+    except regrade.RegradeError as exc:
+        console.print(f"[red]{exc}[/]")
+        return EXIT_USAGE
     except (OSError, ValueError) as exc:
         console.print(f"[red]cannot read submissions: {exc}[/]")
         return EXIT_USAGE
@@ -136,7 +152,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     settings = runner.Settings(
         limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout),
                               warm=not cold_sandboxes),
-        out=out, course_dir=cdir, db_url=term.gradebook_url(db, cdir, course_dir, setup), workers=workers,
+        out=out, course_dir=cdir, db_url=db_url, workers=workers,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"
@@ -154,9 +170,12 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             def tick(student, row):
                 progress.update(task, advance=1, description=f"{student}: {row['status'] if row else ''}")
 
-            term.keep_submissions(out, spec.stem, subs)
+            if plan is None:
+                term.keep_submissions(out, spec.stem, subs)
             term.backup_before_bulk(settings.db_url, len(subs))
             result = runner.grade_batch(spec, subs, settings, on_progress=tick)
+        if plan is not None:
+            regrade.settle(spec, settings.db_url, export.Journal(out, spec.stem), plan)
         class_rows = ledger.export_all(spec, settings.db_url, out, setup)
     except autograde.SubmissionError as exc:
         console.print(f"[red]{exc}[/]")
@@ -171,6 +190,48 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     _summary(spec, result, settings)
     term.print_class_summary(console, class_rows)
     return EXIT_SOME_ERRORS if any(r["status"] == "error" for r in result.rows) else EXIT_OK
+
+
+def _names(values) -> list[str] | None:
+    """--students a,b --students c -> [a, b, c] (names are kept exactly, spaces included)."""
+    names = [n.strip() for v in values or [] for n in str(v).split(",") if n.strip()]
+    return names or None
+
+
+def regrade(
+    section: str = typer.Argument(..., help="Section number or stem."),
+    out: Path = typer.Option(..., "--out", help="The output folder of the earlier `course grade`."),
+    students: Optional[list[str]] = typer.Option(None, "--students", help="Only these students (repeat, or comma-separated); "
+                                                 "default: everyone graded so far."),
+    tests: Optional[list[str]] = typer.Option(None, "--tests", help="Only these tests' scores are replaced (repeat, or "
+                                              "comma-separated); default: the tests whose code or points changed."),
+    reason: str = typer.Option("test fixed after release", "--reason", help="Recorded with every changed score."),
+    workers: int = typer.Option(1, "--workers", min=1),
+    cell_timeout: int = typer.Option(60, "--cell-timeout", min=1),
+    timeout: int = typer.Option(600, "--timeout", min=5),
+    memory_mb: int = typer.Option(2048, "--memory-mb", min=128),
+    db: Optional[str] = typer.Option(None, "--db", help="Gradebook SQLAlchemy URL (as for course grade)."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    course_dir: Optional[Path] = typer.Option(None, "--course-dir"),
+    roster: Optional[Path] = typer.Option(None, "--roster"),
+    extensions: Optional[Path] = typer.Option(None, "--extensions"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+) -> int:
+    """Grade again what changed: a test fixed after release (found by comparing the section with the
+    gradebook), or one student's appeal (--students). Other scores, manual ones included, stay; every
+    change is kept in the gradebook's history and shown in grades.csv's `changed` column."""
+    values = [_plain(v) for v in (section, out, students, tests, reason, workers, cell_timeout, timeout, memory_mb, db,
+                                  unsafe_no_sandbox, course_dir, roster, extensions, config)]
+    (section, out, students, tests, reason, workers, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
+     course_dir, roster, extensions, config) = values
+    code = _grade(section, None, out, workers, None, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
+                  course_dir, False, roster, extensions, config,
+                  again={"students": _names(students), "tests": _names(tests), "reason": reason})
+    import click
+
+    if click.get_current_context(silent=True) is not None and code:
+        raise typer.Exit(code)
+    return code
 
 
 def _summary(spec, result, settings) -> None:
@@ -203,6 +264,7 @@ def _summary(spec, result, settings) -> None:
 def main() -> None:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(grade)
+    app.command()(regrade)
     app()
 
 
