@@ -152,7 +152,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     settings = runner.Settings(
         limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout),
                               warm=not cold_sandboxes),
-        out=out, course_dir=cdir, db_url=db_url, workers=workers,
+        out=out, course_dir=term.grading_dir(db_url, cdir), db_url=db_url, workers=workers,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"

@@ -61,6 +61,14 @@ def gradebook_url(db: str | None, course_dir: Path, course_dir_given, term: Term
     return f"sqlite:///{path.resolve()}"
 
 
+def grading_dir(db_url: str, course_dir: Path) -> Path:
+    """Where graded notebooks go (``autograded/<student>/<section>/``): beside a SQLite gradebook, so
+    that nbgrader's formgrader, started on that folder, shows them with the grades; they survive
+    `make clean` with the gradebook. Other databases: the nbgrader course folder."""
+    path = sqlite_path(db_url)
+    return path.parent if path is not None else Path(course_dir)
+
+
 def sqlite_path(db_url: str) -> Path | None:
     return Path(db_url[len("sqlite:///"):]) if db_url.startswith("sqlite:///") else None
 
