@@ -85,11 +85,7 @@ def grade(
     code = _grade(*(_plain(v) for v in (section, submissions, out, workers, scheduler, cell_timeout, timeout,
                                         memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes, roster,
                                         extensions, config)))
-    import click
-
-    if click.get_current_context(silent=True) is not None and code:
-        raise typer.Exit(code)  # invoked as a command: make the exit code the process's
-    return code
+    return _exit(code)
 
 
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
@@ -224,9 +220,45 @@ def regrade(
                                   unsafe_no_sandbox, course_dir, roster, extensions, config)]
     (section, out, students, tests, reason, workers, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
      course_dir, roster, extensions, config) = values
-    code = _grade(section, None, out, workers, None, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
-                  course_dir, False, roster, extensions, config,
-                  again={"students": _names(students), "tests": _names(tests), "reason": reason})
+    return _exit(_grade(section, None, out, workers, None, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
+                        course_dir, False, roster, extensions, config,
+                        again={"students": _names(students), "tests": _names(tests), "reason": reason}))
+
+
+def report(
+    section: str = typer.Argument(..., help="Section number or stem."),
+    out: Path = typer.Option(..., "--out", help="The output folder of `course grade`; the page is written there."),
+    db: Optional[str] = typer.Option(None, "--db", help="Gradebook SQLAlchemy URL (as for course grade)."),
+    course_dir: Optional[Path] = typer.Option(None, "--course-dir"),
+    roster: Optional[Path] = typer.Option(None, "--roster"),
+    extensions: Optional[Path] = typer.Option(None, "--extensions"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+) -> int:
+    """Write OUT/report.html: score distribution, pass rate per test, hidden-test gap, grading time,
+    missing/late/error/unknown/manual lists. One offline page (plotly inlined)."""
+    from . import ledger, term
+    from . import report as class_report
+    from .export import atomic_write
+    from .section import SectionError, find_section_files, load_section
+
+    section, out, db, course_dir, roster, extensions, config = (
+        _plain(v) for v in (section, out, db, course_dir, roster, extensions, config))
+    try:
+        cdir = Path(course_dir) if course_dir is not None else _course_dir(str(section), None)
+        spec = load_section(*find_section_files(str(section), cdir)[1:])
+        setup = term.setup(spec, roster, extensions, config)
+    except (SectionError, OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return _exit(EXIT_USAGE)
+    rows = ledger.rows(spec, term.gradebook_url(db, cdir, course_dir, setup), Path(out), setup)
+    page = Path(out) / "report.html"
+    atomic_write(page, class_report.render(spec.title, spec.stem, rows, spec.test_ids))
+    console.print(f"wrote {page}")
+    return EXIT_OK
+
+
+def _exit(code: int) -> int:
+    """Invoked as a command: make the exit code the process's; called from Python: return it."""
     import click
 
     if click.get_current_context(silent=True) is not None and code:
@@ -265,6 +297,7 @@ def main() -> None:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(grade)
     app.command()(regrade)
+    app.command()(report)
     app()
 
 

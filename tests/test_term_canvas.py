@@ -186,3 +186,48 @@ def test_a_manual_score_entered_through_nbgraders_api_reaches_the_export(graded)
     autograded = nbformat.read(str(graded["course"] / "autograded" / "101" / STEM / f"{STEM}.ipynb"), 4)
     answer = next(c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "explain_square")
     assert answer.source == "Same signs multiply to +."
+
+
+def test_class_report_renders_offline_in_chromium(graded):
+    from conftest import CHROMIUM, CHROMIUM_ARGS
+    from grader.cli import report
+
+    out = graded["out"]
+    assert report("92", out=out, course_dir=graded["course"], roster=graded["tmp"] / "roster.csv",
+                  extensions=graded["tmp"] / "extensions.csv", config=graded["tmp"] / "_config.yml") == 0
+    page_html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script src=" not in page_html and page_html.count("<script") >= 5  # plotly.js inlined, once per page
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            outside, errors = [], []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:", "about:")) else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((out / "report.html").as_uri(), wait_until="networkidle")
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=30000)
+            assert page.locator(".js-plotly-plot").count() == 4
+            # the pass-rate chart lists the hardest test first, with its count
+            texts = page.locator(".js-plotly-plot").nth(1).locator(".bartext").all_text_contents()
+            assert texts == ["5/6", "6/6"]
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert outside == [] and errors == []
+    assert "7 students, 6 graded, 1 missing" in body
+    assert "Missing (1)" in body and "Person Missing" in body
+    assert "Late (2)" in body and "Not on the roster (1)" in body and "strangerbob" in body
+    assert "Not graded normally (error, timeout, aborted)\n\nnone" in body
+
+
+def test_report_statistics(graded):
+    from grader import ledger, report, term
+    from grader.section import find_section_files, load_section
+
+    spec = load_section(*find_section_files("92", graded["course"])[1:])
+    setup = term.setup(spec, graded["tmp"] / "roster.csv", None, graded["tmp"] / "_config.yml")
+    rows = ledger.rows(spec, f"sqlite:///{graded['course'] / 'gradebook.db'}", graded["out"], setup)
+    stats = {s["test"]: (s["students"], s["passed"], s["public_passed"]) for s in report.test_stats(rows, spec.test_ids)}
+    assert stats == {"test_double": (6, 6, 6), "test_square": (6, 5, 5)}
