@@ -24,8 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 STEM = "92_term"
 HONEST = {
-    "solution-double": "def double(x):\n    return 2 * x\n",
-    "solution-square": "def square(x):\n    return x * x\n",
+    **S.HONEST_TERM,
     "describe": "def describe(x):\n    return f'{x}: {double(x)}, {square(x)}'\n",
 }
 CONFIG = """\
