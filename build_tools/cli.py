@@ -162,8 +162,27 @@ def publish(
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(..., help="New folder for the course (must not exist, or be empty)."),
+    title: str = typer.Option(None, "--title", help="The course's title (default: from the folder name)."),
+    author: str = typer.Option("The course authors", "--author"),
+):
+    """Start a new course: config, book pages, one example section, README, Makefile, CI script."""
+    from build_tools.init import init_course
+
+    try:
+        files = init_course(directory, title, author)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    console.print(f"created a course in {directory} ({len(files)} files). Next:\n"
+                  f"  cd {directory} && make book      # or: course build --fast\n"
+                  f"  course serve --watch             # http://127.0.0.1:8000", highlight=False)
+
+
+@app.command()
 def new(
-    name: str = typer.Argument(..., help="Short name, e.g. 'attention_superposition'."),
+    name: str = typer.Argument(..., help="Short name, e.g. 'fourier_series'."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Scaffold a new section source file from the template (next free number)."""

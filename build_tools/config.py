@@ -10,10 +10,10 @@ course:
   notebooks_dir: notebooks          # ... under this folder of the published tree
   site_url: https://owner.github.io/repo/
   helpers: course_helpers           # package inlined into notebooks (`from course_helpers.X import ...`)
-  data:                             # read-only folders that sections declare with `data: [lm]`
-    lm:
-      path: assets/lm               # relative to the course root
-      env: COURSE_LM_ASSETS         # the kernel gets this variable: the folder's absolute path
+  data:                             # read-only folders that sections declare with `data: [corpus]`
+    corpus:
+      path: data/corpus             # relative to the course root
+      env: CORPUS_DIR               # the kernel gets this variable: the folder's absolute path
 ```
 """
 
