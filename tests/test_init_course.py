@@ -168,6 +168,6 @@ def test_make_test_in_a_new_course_with_a_fresh_venv_without_torch(tmp_path):
     assert "course check passed" in result.stdout and "1 passed" in result.stdout
     no_torch = subprocess.run([str(root / ".venv/bin/python"), "-c", "import torch"], capture_output=True, text=True)
     assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
-    tooling = subprocess.run([str(root / ".venv/bin/python"), "-c", "import build_tools, sys; print(build_tools.__file__)"],
-                             capture_output=True, text=True, check=True).stdout
+    tooling = subprocess.run([str(root / ".venv/bin/python"), "-c", "import build_tools; print(build_tools.__file__)"],
+                             capture_output=True, text=True, check=True, cwd=root).stdout
     assert ".venv" in tooling  # installed into the course's venv, not borrowed from this checkout's

@@ -1,6 +1,6 @@
 # ---
-# title: "A tiny fixture section"
-# short_title: "Fixture"
+# title: "A first section"
+# short_title: "First section"
 # essential: true
 # prerequisites: []
 # minutes: 15
@@ -8,10 +8,10 @@
 # ---
 
 # %% [markdown]
-# # A tiny fixture section
+# # A first section
 #
-# This section exists to exercise the build. It computes the mean squared error
-# $L = \frac{1}{n}\sum_i (x_i - y_i)^2$ and plots a line.
+# A starting point to edit: two small exercises on the mean squared error
+# $L = \frac{1}{n}\sum_i (x_i - y_i)^2$ and its absolute cousin, and a figure of noisy data.
 
 # %% tags=["parameters"]
 FAST = False
