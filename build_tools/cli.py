@@ -93,6 +93,8 @@ def check(
                           "[green]passes[/]" if t.solution_ok else f"[red]FAILS[/] {t.solution_message}",
                           f"[green]fails:[/] {t.stub_message}" if t.stub_fails else f"[red]{t.stub_message}[/]")
         console.print(table)
+        for name, points in result.manual:
+            console.print(f"  {name} ({points:g} points): needs manual grading (never autograded)", highlight=False)
         for problem in result.problems:
             console.print(f"  [red]problem:[/] {problem}", highlight=False)
         all_ok &= result.ok
@@ -199,8 +201,12 @@ def new(
 
 
 from grader.cli import grade as _grade  # noqa: E402  (the grader's commands live beside it)
+from grader.cli import regrade as _regrade  # noqa: E402
+from grader.cli import report as _report  # noqa: E402
 
 app.command("grade")(_grade)
+app.command("regrade")(_regrade)
+app.command("report")(_report)
 
 @app.command()
 def data(
