@@ -10,10 +10,10 @@ course:
   notebooks_dir: notebooks          # ... under this folder of the published tree
   site_url: https://owner.github.io/repo/
   helpers: course_helpers           # package inlined into notebooks (`from course_helpers.X import ...`)
-  data:                             # read-only folders that sections declare with `data: [lm]`
-    lm:
-      path: assets/lm               # relative to the course root
-      env: COURSE_LM_ASSETS         # the kernel gets this variable: the folder's absolute path
+  data:                             # read-only folders that sections declare with `data: [corpus]`
+    corpus:
+      path: data/corpus             # relative to the course root
+      env: CORPUS_DIR               # the kernel gets this variable: the folder's absolute path
   grading:                          # `course grade` / `regrade` / `report`
     gradebook: grading/gradebook.db # nbgrader's gradebook (default); never under dist/
     timezone: Europe/London         # how due dates and a zip's file times are read (default UTC)
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,33 @@ class DataFolder:
             h.update(str(f.relative_to(self.path)).encode())
             h.update(f.read_bytes())
         return h.hexdigest()
+
+    def verify(self) -> list[str]:
+        """Problems with the folder against its ``manifest.json`` (``{"files": {name: {"sha256",
+        "bytes"}}}``): missing, changed or unlisted files. [] when it matches, or when the folder has
+        no manifest and exists (nothing to verify against)."""
+        if not self.path.is_dir():
+            return [f"{self.path}: missing (declared as data folder {self.name!r} in _config.yml)"]
+        manifest = self.path / "manifest.json"
+        if not manifest.is_file():
+            return []
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError, TypeError) as err:
+            return [f"{manifest}: unreadable ({err})"]
+        problems = []
+        for name, entry in sorted(files.items()):
+            path = self.path / name
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif path.stat().st_size != entry.get("bytes", path.stat().st_size):
+                problems.append(f"{path}: {path.stat().st_size} bytes, the manifest says {entry['bytes']}")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+                problems.append(f"{path}: sha256 differs from the manifest")
+        listed = set(files) | {"manifest.json"}
+        problems += [f"{p}: not in the manifest" for p in sorted(self.path.rglob("*"))
+                     if p.is_file() and str(p.relative_to(self.path)) not in listed]
+        return problems
 
 
 @dataclass(frozen=True)
