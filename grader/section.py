@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
+from build_tools import markers
+
 # Only lines and literals at least this long are treated as secrets when scrubbing outputs:
 # shorter fragments (`)`, `x = 1`) carry no information and would mangle honest messages.
 MIN_SECRET_CHARS = 8
@@ -124,20 +124,6 @@ def is_solution_cell(cell) -> bool:
     return bool(m.get("solution")) and cell.get("cell_type") == "code"
 
 
-def hidden_ranges(code: str) -> list[tuple[int, int]]:
-    ranges, start = [], None
-    for no, line in enumerate(code.splitlines(), 1):
-        text = line.strip()
-        if text.startswith(BEGIN_HIDDEN):
-            start = no
-        elif text.startswith(END_HIDDEN) and start is not None:
-            ranges.append((start, no))
-            start = None
-    if start is not None:
-        ranges.append((start, len(code.splitlines())))
-    return ranges
-
-
 def normalize_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -156,20 +142,21 @@ def _string_literals(code: str) -> list[str]:
     return out
 
 
-def _secrets(tests: dict[str, TestSpec], public_text: str) -> list[str]:
+def hidden_secrets(tests: dict[str, TestSpec], public_text: str) -> list[str]:
+    """The hidden tests' lines and string literals that feedback must never show: the hidden blocks
+    as the splitter sees them (`build_tools.markers.scan`, the one marker parser), less what the
+    release shows anyway and fragments too short to mean anything."""
     public_norm = normalize_ws(public_text)
     found: set[str] = set()
     for t in tests.values():
-        lines = t.code.splitlines()
-        for a, b in t.hidden_ranges:
-            block = lines[a - 1 : b]
-            for line in block:
+        for block in markers.scan(t.code)[0]:
+            if block.kind != "hidden":
+                continue
+            for line in block.lines:
                 text = line.strip()
-                if text.startswith(("### BEGIN", "### END")):
-                    continue
                 if len(text.replace(" ", "")) >= MIN_SECRET_CHARS and normalize_ws(text) not in public_norm:
                     found.add(text)
-            for lit in _string_literals("\n".join(block)):
+            for lit in _string_literals("\n".join(block.lines)):
                 lit = lit.strip()
                 if len(lit) >= MIN_SECRET_CHARS and normalize_ws(lit) not in public_norm:
                     found.add(lit)
@@ -227,7 +214,7 @@ def load_section(release_path: Path, source_path: Path) -> SectionSpec:
                 raise SectionError(f"test cell {gid!r} of the release is missing from the grader source")
             code = src_tests[gid].source
             points = float(_nbg(src_tests[gid]).get("points", _nbg(cell).get("points", 0)))
-            tests[gid] = TestSpec(gid, points, code, hidden_ranges(code))
+            tests[gid] = TestSpec(gid, points, code, markers.hidden_ranges(code))
             skeleton.append(SkeletonCell("test", gid, code))
         elif is_solution_cell(cell):
             gid = _grade_id(cell)
@@ -255,5 +242,5 @@ def load_section(release_path: Path, source_path: Path) -> SectionSpec:
         solution_ids=solution_ids,
         public_text=public_text,
     )
-    spec.secrets = _secrets(tests, public_text)
+    spec.secrets = hidden_secrets(tests, public_text)
     return spec
