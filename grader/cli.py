@@ -88,7 +88,7 @@ def grade(
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
            unsafe_no_sandbox, course_dir, cold_sandboxes=False) -> int:
     from . import autograde, intake, runner, sandbox
-    from .section import SectionError, find_section_files, load_section
+    from .section import SectionError, find_section_files, read_section_spec, resolve_data
 
     if out is None or submissions is None or section is None:
         console.print("[red]SECTION, SUBMISSIONS and --out are required[/]")
@@ -108,7 +108,8 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     try:
         cdir = _course_dir(str(section), course_dir)
         stem, release, source = find_section_files(str(section), cdir)
-        spec = load_section(release, source)
+        spec = read_section_spec(release, source)
+        spec.data = resolve_data(spec, cdir)
     except (SectionError, OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE

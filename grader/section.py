@@ -24,6 +24,8 @@ from nbformat import NotebookNode
 
 from build_tools import markers
 
+from .protocol import DataBind
+
 # Only lines and literals at least this long are treated as secrets when scrubbing outputs:
 # shorter fragments (`)`, `x = 1`) carry no information and would mangle honest messages.
 MIN_SECRET_CHARS = 8
@@ -67,6 +69,8 @@ class SectionSpec:
     solution_ids: list[str]
     secrets: list[str] = field(default_factory=list)  # hidden lines / literals to scrub from outputs
     public_text: str = ""
+    data_names: list[str] = field(default_factory=list)  # course data folders it reads (`data: [lm]`)
+    data: list[DataBind] = field(default_factory=list)  # those folders, resolved (`resolve_data`)
 
     @property
     def max_score(self) -> float:
@@ -187,7 +191,7 @@ def find_section_files(section: str, course_dir: Path) -> tuple[str, Path, Path]
     return stem, release, source
 
 
-def load_section(release_path: Path, source_path: Path) -> SectionSpec:
+def read_section_spec(release_path: Path, source_path: Path) -> SectionSpec:
     release = nbformat.read(str(release_path), as_version=4)
     source = nbformat.read(str(source_path), as_version=4)
     course = release.metadata.get("course", {})
@@ -241,6 +245,29 @@ def load_section(release_path: Path, source_path: Path) -> SectionSpec:
         tests=tests,
         solution_ids=solution_ids,
         public_text=public_text,
+        data_names=[str(n) for n in course.get("data", [])],
     )
     spec.secrets = hidden_secrets(tests, public_text)
     return spec
+
+
+def resolve_data(spec: SectionSpec, course_dir: Path) -> list[DataBind]:
+    """Read-only binds for the data folders the section declares (`data: [lm]`), as the course's
+    `_config.yml` (`course: data:`) in the course root above `course_dir` defines them."""
+    if not spec.data_names:
+        return []
+    from build_tools.build import find_root
+    from build_tools.config import ConfigError, load_config
+
+    from .bwrap import data_binds
+
+    try:
+        config = load_config(find_root(Path(course_dir)))
+    except (SystemExit, ConfigError) as exc:
+        raise SectionError(f"{spec.stem} reads the data folders {spec.data_names}, but the course "
+                           f"configuration is not usable: {exc}") from None
+    missing = [n for n in spec.data_names if n not in config.data or not config.data[n].path.is_dir()]
+    if missing:
+        raise SectionError(f"{spec.stem} reads the data folders {missing}, which "
+                           f"{config.root / '_config.yml'} does not declare (course: data:) or which do not exist")
+    return data_binds(config.data_for(spec.data_names))
