@@ -179,34 +179,37 @@ def new(
     console.print(f"created {path}; try `course check --fast --only {path.stem[:2]}`")
 
 
-try:  # the grader registers its own command
-    from grader.cli import grade as _grade
+from grader.cli import grade as _grade  # noqa: E402  (the grader's commands live beside it)
 
-    app.command("grade")(_grade)
-except ImportError:
-    pass
+app.command("grade")(_grade)
 
 @app.command()
-def assets(
-    check: bool = typer.Option(False, "--check", help="Only verify the committed assets against their checksum manifest."),
-    scale: str = typer.Option("full", help="full (the committed assets) or toy (seconds; for tests)."),
-    out: Path = typer.Option(None, help="Output folder (default: assets/lm)."),
+def data(
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
-    """Section 7's language model, tokenizer and SAEs: rebuild them (corpus → tokenizer → model → SAEs) or --check them."""
+    """List the data folders the course declares (course.data in _config.yml) and verify each
+    against its manifest.json checksums."""
     from build_tools.build import find_root
-    from build_tools import lm_assets  # heavy (torch, TransformerLens): imported only here
+    from build_tools.config import ConfigError, load_config
 
-    folder = out or (root or find_root()) / "assets" / "lm"
-    if check:
-        problems = lm_assets.check_assets(folder)
-        for problem in problems:
-            print(problem)
-        if problems:
-            raise typer.Exit(1)
-        console.print(f"[green]assets OK[/] ({folder})")
+    try:
+        course = load_config(root or find_root())
+    except ConfigError as err:
+        print(err)
+        raise typer.Exit(2)
+    if not course.data:
+        console.print("no data folders declared (course.data in _config.yml)")
         return
-    lm_assets.build_assets(folder, scale=scale)
+    problems = []
+    for folder in course.data.values():
+        found = folder.verify()
+        problems += found
+        state = "[red]problems[/]" if found else "[green]OK[/]"
+        console.print(f"{folder.name}: {folder.relative} (${folder.env}) {state}", highlight=False)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

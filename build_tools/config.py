@@ -20,6 +20,7 @@ course:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,34 @@ class DataFolder:
             h.update(str(f.relative_to(self.path)).encode())
             h.update(f.read_bytes())
         return h.hexdigest()
+
+
+    def verify(self) -> list[str]:
+        """Problems with the folder against its ``manifest.json`` (``{"files": {name: {"sha256",
+        "bytes"}}}``): missing, changed or unlisted files. [] when it matches, or when the folder has
+        no manifest and exists (nothing to verify against)."""
+        if not self.path.is_dir():
+            return [f"{self.path}: missing (declared as data folder {self.name!r} in _config.yml)"]
+        manifest = self.path / "manifest.json"
+        if not manifest.is_file():
+            return []
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError, TypeError) as err:
+            return [f"{manifest}: unreadable ({err})"]
+        problems = []
+        for name, entry in sorted(files.items()):
+            path = self.path / name
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif path.stat().st_size != entry.get("bytes", path.stat().st_size):
+                problems.append(f"{path}: {path.stat().st_size} bytes, the manifest says {entry['bytes']}")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+                problems.append(f"{path}: sha256 differs from the manifest")
+        listed = set(files) | {"manifest.json"}
+        problems += [f"{p}: not in the manifest" for p in sorted(self.path.rglob("*"))
+                     if p.is_file() and str(p.relative_to(self.path)) not in listed]
+        return problems
 
 
 @dataclass(frozen=True)

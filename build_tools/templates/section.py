@@ -22,8 +22,7 @@ import random
 
 import plotly.express as px
 
-from course_helpers.plots import SEQUENTIAL
-from course_helpers.results import save_results
+from coursepress.results import save_results
 
 random.seed(SEED)
 N_POINTS = 20 if FAST else 200
@@ -72,7 +71,7 @@ assert mae([], []) == 0.0, "empty lists have mae 0"
 # %% skip_grading=true
 xs = [random.random() for _ in range(N_POINTS)]
 ys = [x + random.gauss(0, 0.1) for x in xs]
-fig = px.scatter(x=xs, y=ys, color=ys, color_continuous_scale=SEQUENTIAL, title="Noisy copy of x")
+fig = px.scatter(x=xs, y=ys, color=ys, color_continuous_scale="Viridis", title="Noisy copy of x")
 fig.show()
 
 # %% [markdown] only="solution"
