@@ -19,8 +19,8 @@ def _common(section: Section, audience: str):
 
 def _section_meta(section: Section) -> dict:
     meta = {"section": section.number, "stem": section.stem, "title": section.title}
-    if section.meta.get("data"):  # the grader binds these course data folders into its sandbox
-        meta["data"] = [str(name) for name in section.meta["data"]]
+    if section.data:  # the grader binds these course data folders into its sandbox
+        meta["data"] = section.data
     return meta
 
 

@@ -204,6 +204,10 @@ def parse_verdict(line: str, key: bytes) -> Verdict | None:
 
 
 # ---------------------------------------------------------------------------------------------
+EVENT_PREFIX = b"E "  # a zygote's stdout: the current job's event line follows
+CONTROL_PREFIX = b"Z "  # a zygote's stdout: its own control line (ready | unusable <why> | end <status>)
+
+
 def zygote_hello(preimport: list[str]) -> bytes:
     """The first line a warm sandbox's zygote reads: what to import before the first job."""
     return json.dumps({"preimport": list(preimport)}).encode() + b"\n"

@@ -11,7 +11,7 @@ import dataclasses
 import queue
 import threading
 
-from .protocol import Event, decode_event
+from .protocol import CONTROL_PREFIX, EVENT_PREFIX, Event, decode_event
 
 MAX_EVENT_LINE = 2_000_000  # a longer line is dropped whole
 MAX_EVENTS_BYTES = 16_000_000  # progress events kept per job; verdicts are always kept
@@ -80,10 +80,10 @@ class ZygoteReader(EventReader):
             self.control.put(None)
 
     def line(self, line: bytes) -> None:
-        if line.startswith(b"E "):
-            self.sink.line(line[2:])
-        elif line.startswith(b"Z "):
-            self.control.put(line[2:].decode("utf-8", "replace"))
+        if line.startswith(EVENT_PREFIX):
+            self.sink.line(line[len(EVENT_PREFIX):])
+        elif line.startswith(CONTROL_PREFIX):
+            self.control.put(line[len(CONTROL_PREFIX):].decode("utf-8", "replace"))
 
 
 def keep_tail(stream, keep: int = 4000) -> list[bytes]:

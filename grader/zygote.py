@@ -20,8 +20,8 @@ fork of that pristine state. Nothing a job does can reach the next one:
   line as ``E <line>`` and alone writes the ``Z ...`` control lines, so no job can forge "the
   previous job is over" or speak for the next one.
 
-Protocol. stdin: one JSON line ``{"preimport": [...]}``, then per job a header line
-``{"uid": ..., "bytes": n}`` followed by n bytes of job JSON. stdout: ``Z ready {json}`` (or
+Protocol (written and read by `protocol.py`). stdin: `zygote_hello` once, then per job a
+`job_header` line (uid, size) followed by that many bytes of `Job`. stdout: ``Z ready {json}`` (or
 ``Z unusable <why>`` and exit) after the imports, then per job any number of ``E <event>`` lines
 and one ``Z end <driver exit status>`` (or ``Z unusable <why>``: nothing more comes).
 """
@@ -80,6 +80,14 @@ def _remove_ipc() -> None:
                     call(ident, 0, None)
 
 
+def _entries(folder: str) -> list[str]:
+    """Paths of what is in folder; none when it cannot be listed (gone, or locked to us)."""
+    try:
+        return [os.path.join(folder, name) for name in os.listdir(folder)]
+    except OSError:
+        return []
+
+
 def _remove(path: str) -> None:
     """Delete a file or a whole tree, making each folder writable first (a job may lock them)."""
     try:
@@ -91,12 +99,8 @@ def _remove(path: str) -> None:
             os.chmod(path, 0o700)
         except OSError:
             pass
-        try:
-            names = os.listdir(path)
-        except OSError:
-            names = []
-        for name in names:
-            _remove(os.path.join(path, name))
+        for entry in _entries(path):
+            _remove(entry)
         try:
             os.rmdir(path)
         except OSError:
@@ -120,13 +124,7 @@ def tree(folder: str) -> dict[str, int]:
         return found
     todo = [folder]
     while todo:
-        here = todo.pop()
-        try:
-            names = os.listdir(here)
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(here, name)
+        for path in _entries(todo.pop()):
             try:
                 st = os.lstat(path)
             except OSError:
@@ -143,12 +141,7 @@ BASELINE: dict[str, int] = {}  # what the writable folders held before the first
 def _empty(folder: str) -> None:
     """Remove what is not in the baseline and give baseline folders back their modes. What cannot
     be removed (a tree deeper than a path can name) is found by the check."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
+    for path in _entries(folder):
         if path not in BASELINE:
             try:
                 _remove(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 
+from .protocol import CONTROL_PREFIX, EVENT_PREFIX
 from .streams import MAX_EVENT_LINE
 
 
@@ -16,10 +17,10 @@ class Out:
         os.dup2(devnull, 1)  # stderr stays: the host keeps its tail for the notes
 
     def control(self, text: str) -> None:
-        self.fh.write(f"Z {text}\n".encode())
+        self.fh.write(CONTROL_PREFIX + text.encode() + b"\n")
 
     def event(self, line) -> None:
-        os.writev(self.fh.fileno(), [b"E ", line, b"\n"])  # no copy of the line in this heap
+        os.writev(self.fh.fileno(), [EVENT_PREFIX, line, b"\n"])  # no copy of the line in this heap
 
 
 def read_line(fd: int, limit: int = 65536) -> bytes:
