@@ -66,7 +66,7 @@ class Place:
     def kernel_dir(self) -> Path:
         return self.scratch / ".course-grader-kernels"
 
-    def kill_strays(self, keep: set[int]) -> int:
+    def kill_strays(self, keep: set[int]) -> None:
         """SIGKILL every process the cells left behind, keeping only the driver and `keep`.
 
         In the sandbox that is every process of the pid namespace but init; without a sandbox,
@@ -74,16 +74,16 @@ class Place:
         Returns only when they are all gone and reaped: until then they count against
         RLIMIT_NPROC, and a kernel started next could not start its threads.
         """
-        killed = 0
         me = os.getpid()
         deadline = time.monotonic() + 3
         while True:  # a fork bomb may still be spawning: sweep until nothing is left
             pids = procs.all_pids() if self.isolated else procs.descendants(me)
             left = [p for p in sorted(pids) if p not in keep and p not in (me, 1) and p not in self.protected]
-            killed += sum(procs.kill(pid) for pid in left)
+            for pid in left:
+                procs.kill(pid)
             procs.reap()
             if not left or time.monotonic() > deadline:
-                return killed
+                return
             time.sleep(0.01)
 
 
