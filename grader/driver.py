@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from . import procs
-from .kernel import MAX_OUTPUT_TOTAL, Kernel
+from .kernel import Kernel
 from .protocol import VERDICT_TAG, Event, Job, decode_job, encode_event
 
 
@@ -145,7 +145,7 @@ def run_cells(job: Job, events: Events, place: Place, fork_kernel: bool = False)
     nonces = {tid: secrets.token_hex(8) for tid in job.tests}
     done: set[str] = set(job.done_tests)
     skipped: set[int] = set(job.killers)  # cells that killed a kernel: never replayed
-    budget = {"left": MAX_OUTPUT_TOTAL, "dropped": False}
+    budget = {"left": job.output_total, "dropped": False}
     tail = VerdictTail(place.secrets_dir / "verdicts")
     generation = 0
     restarts = 0

@@ -19,15 +19,13 @@ from pathlib import Path
 from . import procs
 from .protocol import Job
 
-MAX_OUTPUT_PER_CELL = 20_000  # characters kept per cell for the instructor's copy
-MAX_OUTPUT_TOTAL = 400_000
-
-
-def trim_outputs(outputs: list, budget: dict) -> list:
+def trim_outputs(outputs: list, budget: dict, per_cell: int) -> list:
+    """Keep at most `per_cell` characters of a cell's output, and what is left of the job's
+    `budget` ({"left": characters, "dropped": whether anything was cut})."""
     kept = []
     for out in outputs:
         text = out.get("text", "")
-        room = min(MAX_OUTPUT_PER_CELL, budget["left"])
+        room = min(per_cell, budget["left"])
         if room <= 0:
             budget["dropped"] = True
             break
@@ -168,6 +166,7 @@ class Kernel:
         idle = False
         interrupted_at = None
         flooding = False
+        per_cell = self.job.output_per_cell
         result = {"status": "ok", "ename": "", "evalue": ""}
         while True:
             now = time.monotonic()
@@ -200,17 +199,17 @@ class Kernel:
                         if kind == "status" and content.get("execution_state") == "idle":
                             idle = True
                         elif kind == "stream":
-                            text = content.get("text", "")[: 4 * MAX_OUTPUT_PER_CELL]
+                            text = content.get("text", "")[: 4 * per_cell]
                             size += len(content.get("text", ""))
                             outputs.append({"type": "stream", "name": content.get("name", "stdout"), "text": text})
                         elif kind in ("execute_result", "display_data"):
-                            text = str(content.get("data", {}).get("text/plain", ""))[:MAX_OUTPUT_PER_CELL]
+                            text = str(content.get("data", {}).get("text/plain", ""))[:per_cell]
                             size += len(text)
                             outputs.append({"type": kind, "text": text})
                         elif kind == "error":
                             result["ename"] = str(content.get("ename", ""))[:200]
                             result["evalue"] = str(content.get("evalue", ""))[:2000]
-                        if size > 4 * MAX_OUTPUT_PER_CELL:
+                        if size > 4 * per_cell:
                             flooding = True
                             if budget is not None:
                                 budget["dropped"] = True
@@ -237,7 +236,7 @@ class Kernel:
             result["ename"] = result["ename"] or str(reply.get("ename", ""))[:200]
             result["evalue"] = result["evalue"] or str(reply.get("evalue", ""))[:2000]
         result["secs"] = round(time.monotonic() - start, 3)
-        result["outputs"] = trim_outputs(outputs, budget) if budget is not None else []
+        result["outputs"] = trim_outputs(outputs, budget, per_cell) if budget is not None else []
         return result
 
     def shutdown(self) -> None:

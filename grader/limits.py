@@ -23,6 +23,10 @@ class Limits:
     max_restarts: int = 6  # kernel restarts after crashes or hangs, per submission
     kernel_start_timeout: float = 60
     max_relaunches: int = 2  # fresh sandboxes after the submission killed its driver
+    # Output kept for the instructor's copy of the graded notebook (characters). A cell printing
+    # more than 4x its share stops being parsed at all: decoding floods is what costs CPU.
+    output_per_cell: int = 20_000
+    output_total: int = 400_000
     warm: bool = True  # a warm sandbox per worker that forks each job from pre-imported libraries
 
     @property

@@ -81,6 +81,8 @@ class Job(_Fields):
     interrupt_grace: float = 5.0
     kernel_start_timeout: float = 60.0
     max_restarts: int = 6
+    output_per_cell: int = 20_000  # characters of output kept per cell
+    output_total: int = 400_000  # ... and per submission
     driver_rlimits: dict[str, int] = field(default_factory=dict)
     kernel_rlimits: dict[str, int] = field(default_factory=dict)
     # --- where it runs (the launch: cold sandbox, warm sandbox or unsafe)

@@ -146,6 +146,7 @@ def with_grading_settings(job: Job, limits: Limits, key: bytes) -> Job:
     return job.replace(key=key.hex(), harness=(GRADER_DIR / "harness.py").read_text(),
                        cell_timeout=limits.cell_timeout, interrupt_grace=limits.grace,
                        kernel_start_timeout=limits.kernel_start_timeout, max_restarts=limits.max_restarts,
+                       output_per_cell=limits.output_per_cell, output_total=limits.output_total,
                        driver_rlimits=limits.driver_rlimits, kernel_rlimits=limits.kernel_rlimits)
 
 
