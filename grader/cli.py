@@ -173,6 +173,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             result = runner.grade_batch(spec, subs, settings, on_progress=tick)
         if plan is not None:
             regrade.settle(spec, settings.db_url, export.Journal(out, spec.stem), plan)
+        term.register_people(settings.db_url, setup.roster)
         class_rows = ledger.export_all(spec, settings.db_url, out, setup)
     except autograde.SubmissionError as exc:
         console.print(f"[red]{exc}[/]")
@@ -296,10 +297,8 @@ def _summary(spec, result, settings) -> None:
 
 def main() -> None:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(grade)
-    app.command()(regrade)
-    app.command()(report)
-    app()
+    app.command()(grade)  # one command: `python -m grader.cli SECTION SUBMISSIONS --out DIR`
+    app()  # regrade and report are `course regrade` / `course report`
 
 
 if __name__ == "__main__":

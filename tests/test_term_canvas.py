@@ -127,6 +127,17 @@ def test_every_rostered_student_has_a_row_and_unknown_ones_are_flagged(graded):
     assert rows["102"]["needs_manual_grading"] == "describe plot_task" and rows["102"]["explain_square"] == "0"
 
 
+def test_the_gradebook_knows_every_rostered_student_by_name(graded):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}") as gb:
+        people = {s.id: (s.first_name, s.last_name) for s in gb.students}
+        with_submission = sorted(s.student.id for s in gb.find_assignment(STEM).submissions)
+    assert people["102"] == ("Zoë", "Ñúñez") and people["106"] == ("Person", "Missing")
+    assert people["999"] == (None, None)  # not on the roster: graded under its Canvas id
+    assert with_submission == ["101", "102", "103", "104", "105", "999"]
+
+
 def test_canvas_export_every_row(graded):
     assert read_csv(graded["out"] / "canvas.csv") == [
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Term fixture 92_term (4711)"],
