@@ -136,6 +136,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             subs = regrade.submissions(out, spec.stem, journal, plan.students)
         else:
             subs = intake.discover(Path(submissions), spec.stem, setup.zone)
+            term.roster_ids(subs, setup.roster)
     except regrade.RegradeError as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE

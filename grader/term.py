@@ -107,6 +107,26 @@ def keep_submissions(out: Path, stem: str, subs) -> None:
             atomic_write(folder / f"{disk_name(sub.student)}.ipynb", nbformat.writes(sub.nb))
 
 
+def roster_ids(subs, roster) -> None:
+    """Grade each submission under its roster id: a folder named after a student's e-mail, login or
+    exact name becomes that student's id (the folder name stays in the submission's source).
+    Two submissions for one student keep their own ids, and are reported."""
+    if roster is None:
+        return
+    taken = {sub.student for sub in subs}
+    for sub in subs:
+        person = roster.match(sub.student)
+        if person is None or person.id == sub.student:
+            continue
+        if person.id in taken:
+            sub.notes.append(f"{sub.student!r} names the same student as another submission ({person.id}): "
+                             "graded under its own name")
+            continue
+        taken.discard(sub.student)
+        sub.student = person.id
+        taken.add(person.id)
+
+
 def register_people(db_url: str, roster) -> None:
     """Every rostered student in the gradebook with their names and e-mail, exactly as the roster
     spells them (what `nbgrader db student import` does), so formgrader lists the whole class."""

@@ -110,3 +110,16 @@ def test_extensions_file(tmp_path):
     path.write_text("student,due\n104,next week\n")
     with pytest.raises(late.ExtensionsError, match=":2: cannot read"):
         late.read_extensions(path, PARIS, DUE)
+
+
+def test_submissions_take_their_roster_ids(tmp_path):
+    from grader.intake import Submission
+    from grader.term import roster_ids
+
+    path = tmp_path / "r.csv"
+    path.write_text("id,name,email\nzoe.n,Zoë Ñúñez,zoe@example.org\nada,Ada Lovelace,ada@example.org\n")
+    subs = [Submission("zoe@example.org", "a"), Submission("Zoë Ñúñez", "b"), Submission("ada", "c"),
+            Submission("stranger", "d")]
+    roster_ids(subs, read_roster(path))
+    assert [s.student for s in subs] == ["zoe.n", "Zoë Ñúñez", "ada", "stranger"]
+    assert "names the same student as another submission (zoe.n)" in subs[1].notes[0]
