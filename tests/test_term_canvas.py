@@ -171,6 +171,24 @@ def test_feedback_shows_the_penalty_and_pending_manual_grading(graded):
     assert "On time (submitted 2026-10-07 12:00 CEST, extended due 2026-10-08 23:59 CEST)" in extended
 
 
+def test_formgrader_finds_the_answers_waiting_for_a_person(graded):
+    """What formgrader's Manual Grading pages read: nbgrader's API on our course folder and gradebook,
+    and the autograded notebook it renders for each submission."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course = graded["course"]
+    coursedir = CourseDirectory(root=str(course), db_url=f"sqlite:///{course / 'gradebook.db'}")
+    api = NbGraderAPI(coursedir=coursedir)
+    waiting = {s["student"]: s["needs_manual_grade"] for s in api.get_notebook_submissions(STEM, STEM)}
+    assert set(waiting) == {"101", "102", "103", "104", "105", "999"} and all(waiting.values())
+    ada = next(s for s in api.get_student_submissions("101") if s["name"] == STEM)
+    assert (ada["first_name"], ada["last_name"], ada["max_score"]) == ("Ada", "Lovelace", 9.0)
+    for student in waiting:
+        folder = coursedir.format_path(coursedir.autograded_directory, student, STEM)
+        assert (Path(folder) / f"{STEM}.ipynb").is_file()
+
+
 def test_a_manual_score_entered_through_nbgraders_api_reaches_the_export(graded):
     """What formgrader does when a grader types a score: set Grade.manual_score in the gradebook."""
     from nbgrader.api import Gradebook
