@@ -154,7 +154,9 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"
-    console.print(f"Grading [bold]{spec.stem}[/] ({spec.max_score:g} points, {len(spec.tests)} graded tests): "
+    by_hand = sum(ledger.manual_points(spec).values())
+    manual_note = f" + {by_hand:g} graded by hand" if by_hand else ""
+    console.print(f"Grading [bold]{spec.stem}[/] ({spec.max_score:g} points{manual_note}, {len(spec.tests)} graded tests): "
                   f"{len(subs)} submission(s) on {where}, {mode}")
 
     # SIGTERM behaves like Ctrl-C: sandboxes are killed, finished students stay recorded.
