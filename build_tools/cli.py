@@ -181,6 +181,44 @@ def new(
     console.print(f"created {path}; try `course check --fast --only {path.stem[:2]}`")
 
 
+@app.command("import")
+def import_notebooks(
+    notebooks: List[Path] = typer.Argument(..., help="nbgrader source notebooks, plain or jupytext notebooks."),
+    out: Path = typer.Option(None, "--out", help="Section file to write (one notebook only; default: "
+                             "source_exercises/NN_<notebook name>.py with the next free number)."),
+    force: bool = typer.Option(False, "--force", help="Replace a section file that exists."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Turn notebooks into section source files; report every cell that could not be mapped one to one."""
+    from build_tools.build import Paths, find_root
+    from build_tools.importer import ImportError_, import_notebook, next_path
+
+    if out is not None and len(notebooks) > 1:
+        console.print("[red]--out names one section file: import one notebook at a time with it[/]")
+        raise typer.Exit(2)
+    sources = Paths(root or find_root()).sources if out is None else None
+    reports, written = [], []
+    try:
+        for notebook in notebooks:
+            target = out or next_path(sources, notebook.stem, written)
+            reports.append(import_notebook(notebook, target, force=force))
+            written.append(target)
+    except ImportError_ as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    for report in reports:
+        print(f"wrote {report.written} from {report.source}"
+                      + (f" and {len(report.images)} image(s)" if report.images else ""))
+        for issue in report.unmapped:
+            print(f"  not mapped: {issue}")  # plain print: a path must never be wrapped
+        for issue in report.notes:
+            print(f"  note: {issue}")
+        for problem in report.problems:
+            print(f"  problem: {problem}")
+    if any(r.problems for r in reports):
+        raise typer.Exit(1)
+
+
 try:  # the grader registers its own command
     from grader.cli import grade as _grade
 
