@@ -85,11 +85,13 @@ def _escape_cell_markers(body: str, kind: str, report: Report, index: int) -> st
 
 def _as_text_block(cell, why: str, report: Report, index: int) -> Cell:
     """Unmappable content, kept verbatim in a markdown cell that says where it came from."""
-    report.unmappable(index, f"{why}; kept as a markdown cell with the text in a fenced block")
-    fence = "````" if "```" in cell.source else "```"
+    source = re.sub(r"###(\s*)(BEGIN|END)\b", r"### [imported]\1\2", cell.source)  # inert in markdown
+    visible = "; its solution or hidden-test code is now VISIBLE to students" if source != cell.source else ""
+    report.unmappable(index, f"{why}; kept as a markdown cell with the text in a fenced block{visible}")
+    fence = "````" if "```" in source else "```"
     language = "python" if cell.cell_type == "code" else ""
     body = (f"**Imported {cell.cell_type} cell {index} ({why}); edit or remove.**\n\n"
-            f"{fence}{language}\n{cell.source}\n{fence}")
+            f"{fence}{language}\n{source}\n{fence}")
     return Cell("markdown", body, {}, index)
 
 
