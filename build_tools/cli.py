@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -106,24 +103,23 @@ def check(
 
 @app.command()
 def serve(
-    port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+    port: int = typer.Option(8000, help="Port on 127.0.0.1 (0: any free port)."),
+    watch: bool = typer.Option(False, "--watch", help="Rebuild when a source, helper or book page is saved "
+                               "(cached, as `course build`) and reload the open pages."),
+    fast: bool = typer.Option(False, "--fast", help="With --watch: rebuild in FAST mode (as `course build --fast`)."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
-    """Serve the built site on http://127.0.0.1:PORT (run `course build` first)."""
+    """Serve the built site on http://127.0.0.1:PORT (run `course build` first, or use --watch)."""
     from build_tools.build import Paths, find_root
+    from build_tools.config import load_config
+    from build_tools.watch import serve as run_server
 
-    html = Paths(root or find_root()).book / "_build" / "html"
-    if not (html / "index.html").exists():
-        console.print("[red]no built site: run `course build` (or `course build --fast`) first[/]")
-        raise typer.Exit(1)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    console.print(f"serving {html} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
-    sys.stdout.flush()
+    paths = Paths(root or find_root())
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        run_server(paths, port, console, watch=watch, fast=fast, helpers=load_config(paths.root).helpers)
+    except FileNotFoundError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
 
 
 @app.command()
