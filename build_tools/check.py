@@ -22,7 +22,7 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from build_tools import pipeline
-from build_tools.source import Section, environment, kernel_env, project_root
+from build_tools.source import Section, data_env, environment
 from build_tools.split.nbgrader_meta import is_autograded_test, needs_manual_grading
 
 
@@ -94,7 +94,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     result = SectionCheck(section.stem)
     result.exercises = sum(1 for c in section.nb.cells if "exercise" in c.metadata["course"])
     params = {"FAST": fast}
-    env = kernel_env(project_root(section.path.resolve().parent))
+    env = data_env(section)
 
     solved, died = run_notebook(pipeline.grader_source_notebook(section), params, results=result.results, env=env)
     if died:

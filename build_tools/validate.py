@@ -6,7 +6,8 @@ import ast
 import re
 
 from build_tools import markers
-from build_tools.source import Section, SourceError, where
+from build_tools.config import load_config
+from build_tools.source import Section, SourceError, project_root, where
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ONLY_VALUES = {"solution", "exercise", "page"}
@@ -29,6 +30,15 @@ def _check_header(section: Section, problems: list[str]) -> None:
     req = meta.get("colab_requires", [])
     if not isinstance(req, list) or not all(isinstance(r, str) for r in req):
         problems.append(f"{path}:1: header 'colab_requires' must be a list of pip requirement strings")
+    data = meta.get("data", [])
+    if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+        problems.append(f"{path}:1: header 'data' must be a list of data folder names (course.data in _config.yml)")
+    else:
+        declared = load_config(project_root(path.resolve().parent)).data
+        for name in data:
+            if name not in declared:
+                problems.append(f"{path}:1: header 'data' names {name!r}, which _config.yml does not declare "
+                                f"(course.data: {', '.join(declared) or 'none declared'})")
 
 
 def _check_parameters(cell, problems: list[str]) -> None:

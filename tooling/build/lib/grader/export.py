@@ -1,0 +1,81 @@
+"""Outputs that survive the batch: a per-student journal (for resuming), grades.csv, feedback.
+
+Every file is written to a temporary name in the same folder and renamed into place, so a
+grader killed at any moment leaves either the old or the new version, never half a file. The
+journal is what makes a re-run resumable: a student whose submission bytes, section version
+and limits are unchanged is not graded again, and rows are keyed by student, so nothing is ever
+counted twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class Journal:
+    def __init__(self, out: Path, stem: str) -> None:
+        self.dir = out / ".grader-state" / stem
+
+    def path(self, student: str) -> Path:
+        return self.dir / f"{student}.json"
+
+    def get(self, student: str) -> dict | None:
+        try:
+            return json.loads(self.path(student).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put(self, student: str, entry: dict) -> None:
+        atomic_write(self.path(student), json.dumps(entry, indent=1, sort_keys=True))
+
+    def all(self) -> list[dict]:
+        if not self.dir.is_dir():
+            return []
+        entries = []
+        for p in sorted(self.dir.glob("*.json")):
+            try:
+                entries.append(json.loads(p.read_text()))
+            except ValueError:
+                continue
+        return entries
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text  # no spreadsheet formulas
+
+
+def write_csv(path: Path, rows: list[dict], test_ids: list[str]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["student", "section", "score", "max_score", *test_ids, "status", "message"])
+    for row in sorted(rows, key=lambda r: r["student"]):
+        per_test = row.get("tests", {})
+        w.writerow([_cell(row["student"]), row["section"], f"{row['score']:g}", f"{row['max_score']:g}",
+                    *[f"{per_test[t]:g}" if t in per_test else "" for t in test_ids],
+                    row["status"], _cell(row["message"])])
+    atomic_write(path, buf.getvalue())

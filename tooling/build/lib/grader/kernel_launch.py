@@ -1,0 +1,41 @@
+"""Start an IPython kernel with the submission's resource limits (the driver's kernelspec runs this).
+
+Limits come from COURSE_GRADER_LIMITS (JSON: resource name -> soft/hard value). Memory is capped
+with RLIMIT_DATA (heap and anonymous mappings: what tensors and lists use) rather than
+RLIMIT_AS, because importing torch alone reserves ~600 MB of address space it never touches.
+"""
+
+import json
+import os
+import resource
+import sys
+
+
+def apply_limits(limits: dict) -> None:
+    for name, value in limits.items():
+        res = getattr(resource, name)
+        soft, hard = resource.getrlimit(res)
+        value = int(value)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(res, (value, value))
+
+
+def reseed() -> None:
+    """A forked kernel starts with its zygote's random state: give it fresh entropy, as a new
+    process would have (Python's `random` reseeds itself at fork; numpy's legacy global does not)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
+def main() -> None:
+    apply_limits(json.loads(os.environ.pop("COURSE_GRADER_LIMITS", "{}")))
+    from ipykernel import kernelapp
+
+    sys.argv[0] = "ipykernel_launcher"
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()
