@@ -1,5 +1,5 @@
 """`course import` on nbgrader's own example assignment (`nbgrader quickstart`: ps1 = problem1.ipynb,
-problem2.ipynb, jupyter.png): imported into a course, built, checked, and a class of submissions
+problem2.ipynb, jupyter.png): imported into a course made by `course init`, built, checked, and a class of submissions
 graded by `course grade` and by plain `nbgrader autograde` (from the ORIGINAL ps1 source) with the
 same autograded points, test by test."""
 
@@ -69,16 +69,6 @@ def fill(notebook: Path, answers: dict, dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
-def minimal_course(dest: Path) -> Path:
-    """A course folder holding only what `course build` needs (no helpers, one guide page)."""
-    (dest / "source_exercises").mkdir(parents=True)
-    (dest / "book").mkdir()
-    (dest / "_config.yml").write_text('title: "ps1"\nauthor: "nbgrader quickstart"\nonly_build_toc_files: true\n'
-                                      'execute:\n  execute_notebooks: "off"\n')
-    (dest / "book" / "intro.md").write_text("# ps1\n\n```{include} generated/section_map.md\n```\n")
-    return dest
-
-
 @pytest.fixture(scope="module")
 def ps1(tmp_path_factory) -> Path:
     """nbgrader's quickstart course: source/ps1/{problem1,problem2}.ipynb, jupyter.png."""
@@ -89,7 +79,8 @@ def ps1(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def course(ps1, tmp_path_factory):
-    root = minimal_course(tmp_path_factory.mktemp("course") / "ps1")
+    root = tmp_path_factory.mktemp("course") / "ps1"
+    run_course("init", str(root), "--title", "Problem sets", cwd=root.parent)  # its example section is 01
     source = ps1 / "source" / "ps1"
     imported = run_course("import", str(source / "problem1.ipynb"), str(source / "problem2.ipynb"), cwd=root)
     run_course("build", "--fast", "--no-site", cwd=root)
@@ -100,7 +91,7 @@ def course(ps1, tmp_path_factory):
 def test_import_maps_every_cell(course, ps1):
     root, out, _ = course
     assert "not mapped" not in out and "problem:" not in out, out
-    text = (root / "source_exercises" / "01_problem1.py").read_text()
+    text = (root / "source_exercises" / "02_problem1.py").read_text()
     options = re.findall(r"^# %%(.*)$", text, re.M)
     # nbgrader's graded cells, with their grade ids and points, in order
     assert [o.strip() for o in options if "test=" in o or "manual=" in o or "task=" in o or "id=" in o] == [
@@ -118,24 +109,24 @@ def test_import_maps_every_cell(course, ps1):
     # every line of the original notebook's text is in the section file
     original = nbformat.read(ps1 / "source" / "ps1" / "problem1.ipynb", as_version=4)
     for cell in original.cells:
-        for line in cell.source.replace("jupyter.png", "01_problem1_files/jupyter.png").split("\n"):
+        for line in cell.source.replace("jupyter.png", "02_problem1_files/jupyter.png").split("\n"):
             line = re.sub(r"^#+\s+", "", line)  # headings became exercise titles
             assert line.strip() in text, f"lost: {line!r}"
     # the image: copied next to the section, embedded in the notebooks, shown by the page
     image = (ps1 / "source" / "ps1" / "jupyter.png").read_bytes()
-    assert (root / "source_exercises" / "01_problem1_files" / "jupyter.png").read_bytes() == image
-    exercise = nbformat.read(root / "dist" / "exercises" / "01_problem1.ipynb", as_version=4)
+    assert (root / "source_exercises" / "02_problem1_files" / "jupyter.png").read_bytes() == image
+    exercise = nbformat.read(root / "dist" / "exercises" / "02_problem1.ipynb", as_version=4)
     first = exercise.cells[0]
     assert "![](attachment:jupyter.png)" in first.source and list(first.attachments) == ["jupyter.png"]
-    page = (root / "book" / "generated" / "01_problem1.ipynb").read_text()
+    page = (root / "book" / "generated" / "02_problem1.ipynb").read_text()
     assert "data:image/png;base64," in page
-    text2 = (root / "source_exercises" / "02_problem2.py").read_text()
+    text2 = (root / "source_exercises" / "03_problem2.py").read_text()
     assert 'manual=true points=1 id="part-a"' in text2 and 'manual=true points=2 id="part-b"' in text2
 
 
 def test_check_passes_and_lists_manual_grading(course):
     _, _, checked = course
-    assert "course check passed for 2 section(s)" in checked
+    assert "course check passed for 3 section(s)" in checked
     for name in ("sum_of_squares_equation (1 points)", "sum_of_squares_application (2 points)",
                  "cell-938593c4a215c6cc (4 points)", "part-a (1 points)", "part-b (2 points)"):
         assert f"{name}: needs manual grading" in checked
@@ -146,9 +137,9 @@ def test_grades_match_nbgrader_autograde(course, ps1, tmp_path):
     # course grade: the course's exercise notebook, filled in
     subs = tmp_path / "subs"
     for student, answers in STUDENTS.items():
-        fill(root / "dist" / "exercises" / "01_problem1.ipynb", answers, subs / f"{student}.ipynb")
+        fill(root / "dist" / "exercises" / "02_problem1.ipynb", answers, subs / f"{student}.ipynb")
     unsafe = sandbox.sandbox_problem() is not None
-    code = grade("1", subs, tmp_path / "out", cell_timeout=30, timeout=120, course_dir=root / "dist" / "nbgrader",
+    code = grade("2", subs, tmp_path / "out", cell_timeout=30, timeout=120, course_dir=root / "dist" / "nbgrader",
                  unsafe_no_sandbox=unsafe)
     assert code == 0
     with open(tmp_path / "out" / "grades.csv") as fh:
