@@ -92,11 +92,11 @@ class Rebuilder:
         with self.lock:
             return {"build": self.builds, "error": self.error}
 
-    def rebuild(self, only: list[str] | None) -> None:
+    def rebuild(self, only: list[str] | None, reason: str = "change detected") -> None:
         from build_tools.execute import ExecutionFailed
 
         what = ", ".join(only) if only else "every section (cached)"
-        self.console.print(f"[bold]change detected[/]: rebuilding {what}")
+        self.console.print(f"[bold]{reason}[/]: rebuilding {what}")
         try:
             build(self.paths, fast=self.fast, only=only, console=self.console)
         except SourceError as err:
@@ -174,7 +174,7 @@ def serve(paths: Paths, port: int, console: Console, watch: bool = False, fast: 
     html = paths.book / "_build" / "html"
     rebuilder = Rebuilder(paths, fast, console, helpers) if watch else None
     if rebuilder is not None:
-        rebuilder.rebuild(None)  # start from a site that matches the sources (cached: quick)
+        rebuilder.rebuild(None, reason="start")  # start from a site that matches the sources (cached: quick)
     if not (html / "index.html").exists():
         raise FileNotFoundError("no built site: run `course build` (or `course build --fast`) first")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler_class(html, rebuilder))
