@@ -5,6 +5,7 @@ same autograded points, test by test."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import os
 import re
@@ -175,3 +176,16 @@ def test_grades_match_nbgrader_autograde(course, ps1, tmp_path):
         assert got == theirs[student] == expected, (student, got, theirs[student])
         assert float(ours[student]["score"]) == sum(expected.values())
         assert ours[student]["status"] == "ok"
+
+
+def test_an_edited_image_reaches_notebooks_and_page(course):
+    root, _, _ = course
+    image = root / "source_exercises" / "02_problem1_files" / "jupyter.png"
+    image.write_bytes(image.read_bytes() + b"edited")  # still a PNG to any browser; new bytes
+    run_course("build", "--fast", "--no-site", "--only", "2", cwd=root)
+    encoded = base64.b64encode(image.read_bytes()).decode()
+    exercise = nbformat.read(root / "dist" / "exercises" / "02_problem1.ipynb", as_version=4)
+    assert exercise.cells[0].attachments["jupyter.png"]["image/png"] == encoded
+    solution = nbformat.read(root / "dist" / "solutions" / "02_problem1.ipynb", as_version=4)
+    assert solution.cells[0].attachments["jupyter.png"]["image/png"] == encoded
+    assert f"data:image/png;base64,{encoded}" in (root / "book" / "generated" / "02_problem1.ipynb").read_text()

@@ -25,14 +25,31 @@ def _local_file(url: str, folder: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _folder(cell, source_path: Path) -> Path:
+    """Links are relative to the file the cell was written in (a helper's cells: the helper)."""
+    return Path(cell.metadata.get("course", {}).get("origin") or source_path).resolve().parent
+
+
+def local_images(nb, source_path: Path) -> list[Path]:
+    """The image files a notebook's text shows (part of what its pages are made from)."""
+    found = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for pattern in (MARKDOWN_IMAGE, HTML_IMAGE):
+                for match in pattern.finditer(cell.source):
+                    path = _local_file(match.group("url"), _folder(cell, source_path))
+                    if path is not None:
+                        found.add(path)
+    return sorted(found)
+
+
 def embed_images(nb, source_path: Path, style: str):
     """style: "attachment" (notebooks) or "data-uri" (the site page)."""
     out = copy.deepcopy(nb)
     for cell in out.cells:
         if cell.cell_type != "markdown" or ("](" not in cell.source and "<img" not in cell.source.lower()):
             continue
-        origin = cell.metadata.get("course", {}).get("origin") or source_path
-        folder = Path(origin).resolve().parent
+        folder = _folder(cell, source_path)
 
         def embed(match):
             path = _local_file(match.group("url"), folder)
