@@ -147,3 +147,19 @@ def test_cli_numbers_sections_and_reports(tmp_path):
     both = run_course("import", str(tmp_path / "second.ipynb"), str(tmp_path / "second.ipynb"), "--out", "x.py",
                       cwd=root, check=False)
     assert both.returncode == 2
+
+
+def test_markdown_answer_with_a_solution_region(tmp_path):
+    cells = [
+        new_markdown_cell("## Question\nWhy?"),
+        new_markdown_cell("Your answer:\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION\n\n(one line)",
+                          metadata=nbg(grade=True, solution=True, grade_id="why", points=1)),
+        new_markdown_cell("Not an answer\n### BEGIN SOLUTION\nleak\n### END SOLUTION"),
+    ]
+    report, text = run_import(tmp_path, cells)
+    assert ('# %% [markdown] exercise="Question" difficulty=2 importance=3 minutes="10"\n# Why?\n\n'
+            '# %% [markdown]\n# Your answer:\n\n# %% [markdown] manual=true points=1 id="why"\n# Because.\n\n'
+            '# %% [markdown]\n# (one line)') in text
+    assert why(report, 2) == ["nbgrader markers in a markdown cell that is not one manually graded answer with one "
+                              "solution region; kept as text with the markers made inert"]
+    assert "# ### [imported] BEGIN SOLUTION\n# leak" in text

@@ -62,7 +62,7 @@ def import_notebook(notebook: Path, out: Path, force: bool = False) -> Report:
     except Exception as err:  # nbformat and jupytext raise many kinds for unreadable files
         raise ImportError_(f"{notebook}: cannot read the notebook: {err}") from None
     report = Report(notebook)
-    cells = [convert_cell(cell, i, report) for i, cell in enumerate(nb.cells)]
+    cells = [converted for i, cell in enumerate(nb.cells) for converted in convert_cell(cell, i, report)]
     if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
         report.note(None, "outputs were not imported: the build executes the section and makes them again")
 

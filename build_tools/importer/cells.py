@@ -106,7 +106,35 @@ def _extra_metadata(cell, report: Report, index: int) -> dict:
     return options
 
 
-def convert_cell(cell, index: int, report: Report) -> Cell:
+def _markdown_regions(body: str, options: dict, answer: bool, nbg: dict, grade_id, report: Report,
+                      index: int) -> list[Cell]:
+    """A markdown answer with a ``### BEGIN SOLUTION`` region: nbgrader keeps the text around the
+    region for the student. Here the region becomes the manually graded answer cell and the text
+    around it plain cells, in order."""
+    lines = body.split("\n")
+    begins = [i for i, line in enumerate(lines) if re.search(r"BEGIN\s+SOLUTION", line)]
+    ends = [i for i, line in enumerate(lines) if re.search(r"END\s+SOLUTION", line)]
+    if not answer or len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0] or "HIDDEN" in body:
+        inert = re.sub(r"###(\s*)(BEGIN|END)\b", r"### [imported]\1\2", body)
+        report.unmappable(index, "nbgrader markers in a markdown cell that is not one manually graded answer "
+                                 "with one solution region; kept as text with the markers made inert")
+        return [Cell("markdown", inert, {k: v for k, v in options.items() if k in ("tags", "id")}, index)]
+    before, region, after = (("\n".join(part).strip("\n")) for part in
+                             (lines[:begins[0]], lines[begins[0] + 1:ends[0]], lines[ends[0] + 1:]))
+    report.note(index, "the text around the answer's solution region became cells of its own "
+                       "(the student sees it, and writes the answer in the cell between)")
+    out = [Cell("markdown", before, {}, index)] if before.strip() else []
+    out.append(Cell("markdown", region, {**options, "manual": True, "points": _points(nbg), "id": grade_id}, index))
+    return out + ([Cell("markdown", after, {}, index)] if after.strip() else [])
+
+
+def convert_cell(cell, index: int, report: Report) -> list[Cell]:
+    """The section cells one notebook cell becomes (one, except a markdown answer with a region)."""
+    converted = _convert(cell, index, report)
+    return converted if isinstance(converted, list) else [converted]
+
+
+def _convert(cell, index: int, report: Report):
     nbg = cell.metadata.get("nbgrader") or {}
     grade, solution, task, locked = (bool(nbg.get(k)) for k in ("grade", "solution", "task", "locked"))
     grade_id = safe_id(str(nbg["grade_id"]), report, index) if nbg.get("grade_id") else None
@@ -116,6 +144,8 @@ def convert_cell(cell, index: int, report: Report) -> Cell:
 
     if cell.cell_type == "markdown":
         body = _escape_cell_markers(cell.source, "markdown", report, index)
+        if LOOSE_MARKER.search(body) or re.search(r"BEGIN\s+(SOLUTION|HIDDEN)", body):
+            return _markdown_regions(body, options, grade and solution, nbg, grade_id, report, index)
         if task:
             options.update(task=True, points=_points(nbg), id=grade_id)
         elif grade and solution:

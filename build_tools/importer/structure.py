@@ -99,7 +99,10 @@ def add_exercise_headers(cells: list[Cell], report: Report) -> list[Cell]:
     boundary = -1  # last graded position of the previous exercise
     for number, group in enumerate(groups, 1):
         first = group[0]
-        text_pos = next((p for p in range(first - 1, boundary, -1) if cells[p].is_plain_markdown), None)
+        # The text above: preferably the nearest one that opens with a heading (the exercise's title).
+        texts = [p for p in range(first - 1, boundary, -1) if cells[p].is_plain_markdown]
+        titled = [p for p in texts if _split_title(cells[p].body)[1]]
+        text_pos = (titled or texts or [None])[0]
         if text_pos is not None and text_pos not in replace:
             text = cells[text_pos]
             replace[text_pos] = _header_cells(text, cells[first], number, report)
