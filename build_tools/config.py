@@ -39,13 +39,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from build_tools.source import SourceError
+
 CONFIG_FILE = "_config.yml"
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ConfigError(Exception):
-    """A problem in ``_config.yml``, formatted as ``path: message``."""
+class ConfigError(SourceError):
+    """A problem in ``_config.yml``, formatted as ``path: message`` (reported like a problem in a
+    section file: every command that reads the sources prints it and writes nothing)."""
+
+    def __init__(self, message: str):
+        super().__init__([message])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ def _common(section: Section, audience: str):
 
 
 def _section_meta(section: Section) -> dict:
-    return {"section": section.number, "stem": section.stem, "title": section.title}
+    meta = {"section": section.number, "stem": section.stem, "title": section.title}
+    if section.data:  # the grader binds these course data folders into its sandbox
+        meta["data"] = section.data
+    return meta
 
 
 def exercise_notebook(section: Section):

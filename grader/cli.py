@@ -93,7 +93,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
            again: Optional[dict] = None) -> int:
     """again: a regrade ({students, tests, reason}) instead of SUBMISSIONS."""
     from . import autograde, export, intake, ledger, regrade, runner, sandbox, term
-    from .section import SectionError, find_section_files, load_section
+    from .section import SectionError, find_section_files, read_section_spec, resolve_data
 
     if again is not None:
         submissions = "(kept from the last grading)"
@@ -115,7 +115,8 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     try:
         cdir = _course_dir(str(section), course_dir)
         stem, release, source = find_section_files(str(section), cdir)
-        spec = load_section(release, source)
+        spec = read_section_spec(release, source)
+        spec.data = resolve_data(spec, cdir)
     except (SectionError, OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
@@ -239,13 +240,13 @@ def report(
     from . import ledger, term
     from . import report as class_report
     from .export import atomic_write
-    from .section import SectionError, find_section_files, load_section
+    from .section import SectionError, find_section_files, read_section_spec
 
     section, out, db, course_dir, roster, extensions, config = (
         _plain(v) for v in (section, out, db, course_dir, roster, extensions, config))
     try:
         cdir = Path(course_dir) if course_dir is not None else _course_dir(str(section), None)
-        spec = load_section(*find_section_files(str(section), cdir)[1:])
+        spec = read_section_spec(*find_section_files(str(section), cdir)[1:])
         setup = term.setup(spec, roster, extensions, config)
     except (SectionError, OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from build_tools import atomic
 
 from .roster import disk_name
 
@@ -22,20 +22,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Private to the instructor (0600) and on disk before it replaces the old version."""
+    atomic.write_bytes(path, data.encode() if isinstance(data, str) else data, mode=0o600, durable=True)
 
 
 class Journal:
