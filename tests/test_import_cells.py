@@ -125,6 +125,11 @@ def test_refuses_to_overwrite_and_bad_names(tmp_path):
     assert (tmp_path / "01_a.py").read_text() == "keep me"
     with pytest.raises(ImportError_, match="NN_short_name.py"):
         import_notebook(src, tmp_path / "a.py")
+    r_nb = new_notebook(cells=[new_code_cell("x <- 1")], metadata={"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}})
+    nbformat.write(r_nb, tmp_path / "r.ipynb")
+    with pytest.raises(ImportError_, match="a R notebook; sections are Python"):
+        import_notebook(tmp_path / "r.ipynb", tmp_path / "03_r.py")
+    assert not (tmp_path / "03_r.py").exists()
     (tmp_path / "broken.ipynb").write_text("{not json")
     with pytest.raises(ImportError_, match="cannot read the notebook"):
         import_notebook(tmp_path / "broken.ipynb", tmp_path / "02_b.py")

@@ -61,6 +61,10 @@ def import_notebook(notebook: Path, out: Path, force: bool = False) -> Report:
         nb = jupytext.read(notebook)
     except Exception as err:  # nbformat and jupytext raise many kinds for unreadable files
         raise ImportError_(f"{notebook}: cannot read the notebook: {err}") from None
+    language = ((nb.metadata.get("kernelspec") or {}).get("language")
+                or (nb.metadata.get("language_info") or {}).get("name") or "python")
+    if language.lower() != "python":
+        raise ImportError_(f"{notebook}: a {language} notebook; sections are Python (nothing was written)")
     report = Report(notebook)
     cells = [converted for i, cell in enumerate(nb.cells) for converted in convert_cell(cell, i, report)]
     if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
