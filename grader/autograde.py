@@ -92,7 +92,7 @@ def check_submission_matches(nb: NotebookNode, spec: SectionSpec) -> None:
     if not ids:
         raise SubmissionError("the notebook has no nbgrader metadata: submit the exercise notebook you "
                               "downloaded, edited in place (its cells carry the grading metadata)")
-    known = set(spec.tests) | set(spec.solution_ids)
+    known = set(spec.tests) | set(spec.solution_ids) | set(spec.hand_graded_ids)
     if not ids & known:
         raise SubmissionError(f"none of the notebook's graded cells belong to {spec.stem} (wrong notebook?)")
 

@@ -189,3 +189,18 @@ def test_an_edited_image_reaches_notebooks_and_page(course):
     solution = nbformat.read(root / "dist" / "solutions" / "02_problem1.ipynb", as_version=4)
     assert solution.cells[0].attachments["jupyter.png"]["image/png"] == encoded
     assert f"data:image/png;base64,{encoded}" in (root / "book" / "generated" / "02_problem1.ipynb").read_text()
+
+
+def test_a_section_graded_only_by_hand_is_graded(course, tmp_path):
+    """problem2 has manually graded answers and a task but no autograded test: grading takes it,
+    scores nothing automatically, and leaves the answers for formgrader."""
+    root, _, _ = course
+    subs = tmp_path / "subs"
+    fill(root / "dist" / "exercises" / "03_problem2.ipynb", {}, subs / "ada.ipynb")
+    unsafe = sandbox.sandbox_problem() is not None
+    code = grade("3", subs, tmp_path / "out", cell_timeout=30, timeout=120, course_dir=root / "dist" / "nbgrader",
+                 unsafe_no_sandbox=unsafe)
+    assert code == 0
+    with open(tmp_path / "out" / "grades.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["student"], r["status"], float(r["score"]), float(r["max_score"])) for r in rows] == [("ada", "ok", 0, 3)]
