@@ -93,6 +93,8 @@ def check(
                           "[green]passes[/]" if t.solution_ok else f"[red]FAILS[/] {t.solution_message}",
                           f"[green]fails:[/] {t.stub_message}" if t.stub_fails else f"[red]{t.stub_message}[/]")
         console.print(table)
+        for name, points in result.manual:
+            console.print(f"  {name} ({points:g} points): needs manual grading (never autograded)", highlight=False)
         for problem in result.problems:
             console.print(f"  [red]problem:[/] {problem}", highlight=False)
         all_ok &= result.ok
@@ -162,8 +164,27 @@ def publish(
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(..., help="New folder for the course (must not exist, or be empty)."),
+    title: str = typer.Option(None, "--title", help="The course's title (default: from the folder name)."),
+    author: str = typer.Option("The course authors", "--author"),
+):
+    """Start a new course: config, book pages, one example section, README, Makefile, CI script."""
+    from build_tools.init import init_course
+
+    try:
+        files = init_course(directory, title, author)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    console.print(f"created a course in {directory} ({len(files)} files). Next:\n"
+                  f"  cd {directory} && make book      # or: course build --fast\n"
+                  f"  course serve --watch             # http://127.0.0.1:8000", highlight=False)
+
+
+@app.command()
 def new(
-    name: str = typer.Argument(..., help="Short name, e.g. 'attention_superposition'."),
+    name: str = typer.Argument(..., help="Short name, e.g. 'fourier_series'."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Scaffold a new section source file from the template (next free number)."""
@@ -180,8 +201,12 @@ def new(
 
 
 from grader.cli import grade as _grade  # noqa: E402  (the grader's commands live beside it)
+from grader.cli import regrade as _regrade  # noqa: E402
+from grader.cli import report as _report  # noqa: E402
 
 app.command("grade")(_grade)
+app.command("regrade")(_regrade)
+app.command("report")(_report)
 
 @app.command()
 def data(

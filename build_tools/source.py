@@ -22,7 +22,7 @@ CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 STEM_PATTERN = re.compile(r"^(?P<number>\d\d)_[a-z0-9_]+$")
 KNOWN_OPTIONS = {
     "tags", "exercise", "difficulty", "importance", "minutes", "test", "points", "only",
-    "skip_grading", "fold", "include", "id",
+    "skip_grading", "fold", "include", "id", "manual", "task",
 }
 
 

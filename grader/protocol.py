@@ -61,7 +61,7 @@ class DataBind(_Fields):
 
     host: str  # absolute path on the host, inside the course root
     sandbox: str  # where the sandbox sees it
-    env: str  # the variable the kernel reads (COURSE_LM_ASSETS)
+    env: str  # the variable the kernel reads (as declared in _config.yml)
 
 
 @dataclass

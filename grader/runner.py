@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import nbformat
 
-from . import autograde, export, feedback
+from . import autograde, export, feedback, manual
 from .intake import Submission
 from .limits import Limits
 from .pool import kill_all_live, prewarm
@@ -133,13 +133,13 @@ class Batch:
         maxima = {t: s.points for t, s in self.spec.tests.items()}
         page = feedback.render(sub.student, f"{self.spec.title} ({stem})", row, results, points, maxima,
                                notes, self.scrub, self.s.unsafe)
-        export.atomic_write(self.s.out / "feedback" / f"{sub.student}.html", page)
+        export.atomic_write(self.s.out / "feedback" / f"{sub.disk}.html", page)
         if graded_nb is not None:
-            path = self.s.course_dir / "autograded" / sub.student / stem / f"{stem}.ipynb"
+            path = self.s.course_dir / "autograded" / sub.disk / stem / f"{stem}.ipynb"
             export.atomic_write(path, nbformat.writes(graded_nb))
         self.journal.put(sub.student, {"student": sub.student, "sha256": sub.sha256, "signature": self.sig,
                                        "row": row, "results": results, "retry": retry, "elapsed": elapsed,
-                                       "source": sub.source, "time": time.time()})
+                                       "source": sub.source, "time": time.time(), "intake": sub.intake_record()})
         self.rows[sub.student] = row
         export.write_csv(self.s.out / "grades.csv", list(self.rows.values()), self.spec.test_ids)
 
@@ -175,7 +175,7 @@ class Batch:
             self.error(sub, f"grading failed: {type(outcome).__name__}: {outcome}", retry=True)
             return None
         results = autograde.test_results(prep, outcome)
-        nb = autograde.graded_notebook(self.spec, prep, results, outcome)
+        nb = manual.copy_written_answers(autograde.graded_notebook(self.spec, prep, results, outcome), sub.nb)
         recorded = self._record(sub.student, nb)
         notes = list(sub.notes) + list(prep.notes) + list(outcome.notes)
         for i, cell in enumerate(prep.job.cells):
@@ -229,7 +229,7 @@ def _grade_batch(batch: Batch, spec: SectionSpec, subs: list[Submission], settin
     for sub in subs:
         old = batch.journal.get(sub.student)
         if (old and not old.get("retry") and old.get("sha256") == sub.sha256 and sub.sha256
-                and old.get("signature") == batch.sig and (settings.out / "feedback" / f"{sub.student}.html").exists()):
+                and old.get("signature") == batch.sig and (settings.out / "feedback" / f"{sub.disk}.html").exists()):
             batch.rows[sub.student] = old["row"]
             result.skipped += 1
             note(sub.student, old["row"])
