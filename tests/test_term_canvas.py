@@ -225,9 +225,9 @@ def test_class_report_renders_offline_in_chromium(graded):
 
 def test_report_statistics(graded):
     from grader import ledger, report, term
-    from grader.section import find_section_files, load_section
+    from grader.section import find_section_files, read_section_spec
 
-    spec = load_section(*find_section_files("92", graded["course"])[1:])
+    spec = read_section_spec(*find_section_files("92", graded["course"])[1:])
     setup = term.setup(spec, graded["tmp"] / "roster.csv", None, graded["tmp"] / "_config.yml")
     rows = ledger.rows(spec, f"sqlite:///{graded['course'] / 'gradebook.db'}", graded["out"], setup)
     stats = {s["test"]: (s["students"], s["passed"], s["public_passed"]) for s in report.test_stats(rows, spec.test_ids)}
