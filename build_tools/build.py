@@ -19,6 +19,7 @@ from build_tools.execute import cached_run, execute, run_key
 from build_tools.config import load_config
 from build_tools.site import build_site, page_links
 from build_tools.source import Section, SourceError
+from build_tools.split.images import local_images
 from build_tools.validate import validate
 from build_tools.source import load_section
 
@@ -235,10 +236,14 @@ def _tooling_digest() -> str:
 
 def _outputs_stamp(section: Section, key: str, context, tooling: str) -> str:
     """Everything a section's solution notebook and page are made from: the run (its cache key),
-    the source text (markdown too), the page links and titles, and the build tooling."""
+    the source text (markdown too) and the images it shows, the page links and titles, and the
+    build tooling."""
     digest = hashlib.sha256()
     digest.update(key.encode())
     digest.update(Path(section.path).read_bytes())
+    for image in local_images(section.nb, section.path):
+        digest.update(str(image).encode())
+        digest.update(image.read_bytes())
     # page_links holds a function of the config and stems (both in `context`): named, not addressed
     plain = lambda o: getattr(o, "__qualname__", None) if callable(o) else str(o)  # noqa: E731
     digest.update(json.dumps(context, sort_keys=True, default=plain).encode())

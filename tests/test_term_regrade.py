@@ -23,10 +23,7 @@ from grader.roster import disk_name  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 STEM = "92_term"
-HONEST = {
-    "solution-double": "def double(x):\n    return 2 * x\n",
-    "solution-square": "def square(x):\n    return x * x\n",
-}
+HONEST = S.HONEST_TERM
 GOOD_HIDDEN, BAD_HIDDEN = "assert square(-4) == 16", "assert square(-4) == -16"
 
 
