@@ -43,7 +43,7 @@ def test_sigterm_kills_every_sandbox_and_keeps_what_was_graded(tmp_path):
     S.write(subs, "b_slow", S.fill("90_light", {**S.HONEST_LIGHT, "solution-add":
                                                 "import time\ntime.sleep(60)\n" + S.HONEST_LIGHT["solution-add"]}))
     journal = out / ".grader-state" / "90_light"
-    cmd = [sys.executable, "-m", "grader.cli", "grade", "90", str(subs), "--out", str(out), "--course-dir", str(course),
+    cmd = [sys.executable, "-m", "grader.cli", "90", str(subs), "--out", str(out), "--course-dir", str(course),
            "--cell-timeout", "120", "--timeout", "200"]
     proc = subprocess.Popen(cmd, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 200

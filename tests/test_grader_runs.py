@@ -121,7 +121,7 @@ def test_killed_grader_resumes_without_counting_twice(tmp_path, bwrap):
                                                 "import time\ntime.sleep(4)\n" + S.HONEST_LIGHT["solution-add"]}))
     S.write(subs, "d_honest", S.honest("90_light"))
     journal = out / ".grader-state" / "90_light"
-    cmd = [sys.executable, "-m", "grader.cli", "grade", "90", str(subs), "--out", str(out), "--course-dir", str(course),
+    cmd = [sys.executable, "-m", "grader.cli", "90", str(subs), "--out", str(out), "--course-dir", str(course),
            "--cell-timeout", "20", "--timeout", "60"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
