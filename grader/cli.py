@@ -264,9 +264,12 @@ def report(
 
 def _exit(code: int) -> int:
     """Invoked as a command: make the exit code the process's; called from Python: return it."""
-    import click
+    try:  # typer >= 0.29 runs commands under its own copy of click, whose context is the one set
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
-    if click.get_current_context(silent=True) is not None and code:
+    if get_current_context(silent=True) is not None and code:
         raise typer.Exit(code)
     return code
 
