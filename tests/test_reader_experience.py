@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, FIXTURES, REPO, run_course
+from conftest import CHROMIUM, require_chromium, FIXTURES, REPO, run_course
 from conftest import CHROMIUM_ARGS as ARGS
 
 SHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", REPO / "dist" / "screenshots"))
@@ -52,8 +52,7 @@ def _second_section() -> str:
 @pytest.fixture(scope="module")
 def site(built_fixture, tmp_path_factory):
     """A two-section site, served from a thread; yields (base URL, html folder)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is required for the browser tests (apt-get install chromium)")
+    require_chromium()
     fixture_root, _ = built_fixture
     root = tmp_path_factory.mktemp("reader") / "proj"
     shutil.copytree(fixture_root, root, ignore=shutil.ignore_patterns("_build", ".work"))
@@ -86,6 +85,7 @@ def site(built_fixture, tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
