@@ -4,7 +4,6 @@ Every function takes tensors (torch or numpy, any device) and returns a plotly F
 `.show()` on it. Nothing here modifies its inputs.
 """
 
-import math
 
 import einops
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from course_helpers.panels import panel_grid
 from course_helpers.plots import DIVERGING, SEQUENTIAL
 
 
@@ -20,11 +20,6 @@ def _to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().to("cpu", torch.float64).numpy()
     return np.asarray(x)
-
-
-def _grid(n_panels: int, n_rows: int | None) -> tuple[int, int]:
-    n_rows = n_rows or 1
-    return n_rows, math.ceil(n_panels / n_rows)
 
 
 def feature_norms_and_polysemanticity(W, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +88,8 @@ def plot_features_in_2d(
         (range cmin..cmax, default the data range) with a colour bar titled `color_label`.
     titles: one subplot title per instance. importance: [feats] or [inst, feats], shown on hover.
     points: optional [inst, 2, batch] hidden vectors, drawn as small grey dots over faded feature lines.
-    n_rows: panels are laid out in this many rows (default 1).
+    n_rows: panels are laid out in this many rows (default 1), or more where a row would hold more
+        than panels.MAX_COLS panels.
     """
     W = _to_numpy(W)
     if W.ndim == 2:  # a single panel: add the instance dimension (to the points too)
@@ -112,7 +108,7 @@ def plot_features_in_2d(
         lim = max(lim, float(np.abs(pts).max()))
     lim = 1.15 * max(lim, 1e-3)
 
-    rows, cols = _grid(n_inst, n_rows)
+    rows, cols = panel_grid(n_inst, n_rows=n_rows)
     fig = make_subplots(
         rows=rows,
         cols=cols,

@@ -267,12 +267,13 @@ def run_axe(page) -> list[dict]:
 
 
 # Everything that reaches past the right edge of the screen (whether it widens the page or is cut
-# off by a parent), except inside what may scroll sideways: code, figures, math, and a table whose
+# off by a parent), except inside what may scroll sideways: code (and the token contexts of the
+# dashboards), figures, math, and a table whose
 # math cannot wrap (in the theme's scrolling table container). Tables of text must fit.
 OVERFLOW_JS = """() => {
   const W = document.documentElement.clientWidth, bad = [];
   for (const el of document.querySelectorAll('body *')) {
-    if (el.closest('pre, figure, .plotly, .js-plotly-plot, div.highlight, mjx-container')) continue;
+    if (el.closest('pre, figure, .plotly, .js-plotly-plot, div.highlight, mjx-container, .course-contexts')) continue;
     const box = el.closest('.pst-scrollable-table-container');
     if (box && box.querySelector('.math, mjx-container')) continue;
     const st = getComputedStyle(el);
@@ -354,9 +355,23 @@ OVERLAPS_JS = r"""() => {
       .replace(/<[^>]+>/g, ' ').slice(0, 60);
     const titles = [...plot.querySelectorAll('.g-gtitle text, .annotation-text')].map(box).filter(b => b.w > 0 && b.text);
     for (const [a, b] of pairs(titles)) found.push(`figure ${n} (${title}): titles "${a}" and "${b}" overlap`);
+    const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+    for (const t of titles)
+      if (t.l < svg.left - 1 || t.r > svg.right + 1) found.push(`figure ${n} (${title}): title "${t.text}" runs past the figure's edge`);
     for (const axis of plot.querySelectorAll('.xaxislayer-above, .yaxislayer-above')) {
-      const ticks = [...axis.querySelectorAll('.xtick text, .ytick text')].map(box).filter(b => b.w > 0 && b.text);
-      for (const [a, b] of pairs(ticks).slice(0, 1)) found.push(`figure ${n} (${title}): tick labels "${a}" and "${b}" overlap`);
+      const texts = [...axis.querySelectorAll('.xtick text, .ytick text')].filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
+      const angle = Math.abs(Number(((texts[0] && texts[0].getAttribute('transform')) || '').match(/rotate\((-?[\d.]+)/)?.[1] || 0));
+      if (angle % 180 === 0) {  // level labels: their boxes must not meet
+        for (const [a, b] of pairs(texts.map(box)).slice(0, 1)) found.push(`figure ${n} (${title}): tick labels "${a}" and "${b}" overlap`);
+      } else {  // slanted labels are parallel lines of text: they need a line's height between them
+        const size = parseFloat(getComputedStyle(texts[0]).fontSize), sin = Math.abs(Math.sin(angle * Math.PI / 180));
+        const at = t => { const m = (t.getAttribute('transform') || '').match(/translate\((-?[\d.]+)/);  // plotly places ticks by translate
+                          return Number(m ? m[1] : t.getAttribute('x')); };
+        const xs = texts.map(t => [at(t), t.textContent.trim()]).sort((a, b) => a[0] - b[0]);
+        for (let i = 1; i < xs.length; i++)
+          if ((xs[i][0] - xs[i - 1][0]) * sin < 0.8 * size) {
+            found.push(`figure ${n} (${title}): slanted tick labels "${xs[i - 1][1]}" and "${xs[i][1]}" overlap`); break; }
+      }
     }
   });
   return found;
