@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from conftest import REPO
-from course_helpers import plots
+from coursepress import plots
 from course_helpers.panels import panel_grid
 
 
