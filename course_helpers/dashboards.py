@@ -69,7 +69,7 @@ def dashboard_figure(
     """Activation histogram (left) and the most raised / lowered logits (right) of one latent."""
     fig = make_subplots(
         1, 2, column_widths=[0.55, 0.45], horizontal_spacing=0.14,
-        subplot_titles=["Activations when it fires", "Direct effect on logits"],
+        subplot_titles=["Activations", "Effect on logits"],
     )
     fig.add_trace(go.Histogram(x=nonzero_acts, nbinsx=40, marker_color="rgb(230,97,1)", name="activations",
                                showlegend=False), row=1, col=1)

@@ -182,7 +182,8 @@ def plot_features_in_Nd(
     width: int | None = None,
     panel_width: int = 260,
 ) -> go.Figure:
-    """Two panels per instance (one column each), for hidden spaces of any size.
+    """Two panels per instance (one column each, at most four columns: more instances start a new
+    row of columns, and `height` is that of each such row), for hidden spaces of any size.
 
     W: [inst, d_hidden, feats] (or [d_hidden, feats]).
     Top: the heatmap of W^T W (feats x feats: dot products between feature directions), or of W itself
@@ -204,26 +205,33 @@ def plot_features_in_Nd(
     zmax = float(np.abs(top).max()) or 1.0
     poly_max = max(1.0, float(poly.max()))
 
+    # Instances in blocks of at most four side by side; a block is a row of heatmaps over a row of bars.
+    blocks, cols = panel_grid(n_inst, max_cols=4)
+    subplot_titles = None
+    if titles is not None:
+        padded = [str(t) for t in titles] + [""] * (blocks * cols - n_inst)
+        subplot_titles = [t for k in range(blocks) for t in padded[k * cols:(k + 1) * cols] + [""] * cols]
     fig = make_subplots(
-        rows=2,
-        cols=n_inst,
-        subplot_titles=None if titles is None else [str(t) for t in titles] + [""] * n_inst,
-        row_heights=[0.6, 0.4] if not neuron_plot else [0.45, 0.55],
-        horizontal_spacing=min(0.04, 0.4 / n_inst),
-        vertical_spacing=0.08,
+        rows=2 * blocks,
+        cols=cols,
+        subplot_titles=subplot_titles,
+        row_heights=([0.6, 0.4] if not neuron_plot else [0.45, 0.55]) * blocks,
+        horizontal_spacing=min(0.04, 0.4 / cols),
+        vertical_spacing=0.08 / blocks,
     )
     for inst in range(n_inst):
-        col = inst + 1
+        top_row, col = 2 * (inst // cols) + 1, inst % cols + 1
+        axis = (top_row - 1) * cols + col  # plotly numbers the axes row by row
         top_hover = (
             "neuron %{y}, feature %{x}<br>W = %{z:.3f}<extra></extra>"
             if neuron_plot
             else "features %{y}, %{x}<br>W_i · W_j = %{z:.3f}<extra></extra>"
         )
-        fig.add_trace(go.Heatmap(z=top[inst], coloraxis="coloraxis", hovertemplate=top_hover), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", showticklabels=inst == 0, constrain="domain", row=1, col=col)
-        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
+        fig.add_trace(go.Heatmap(z=top[inst], coloraxis="coloraxis", hovertemplate=top_hover), row=top_row, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=col == 1, constrain="domain", row=top_row, col=col)
+        fig.update_xaxes(showticklabels=False, constrain="domain", row=top_row, col=col)
         if not neuron_plot:  # square cells for the square matrix W^T W
-            fig.update_yaxes(scaleanchor=f"x{inst + 1 if inst else ''}", row=1, col=col)
+            fig.update_yaxes(scaleanchor=f"x{axis if axis > 1 else ''}", row=top_row, col=col)
         fig.add_trace(
             go.Bar(
                 x=np.arange(n_feats),
@@ -233,16 +241,17 @@ def plot_features_in_Nd(
                 hovertemplate="feature %{x}<br>norm %{y:.3f}<br>interference %{customdata:.3f}<extra></extra>",
                 showlegend=False,
             ),
-            row=2, col=col,
+            row=top_row + 1, col=col,
         )
-        fig.update_yaxes(range=[0, max(1.2, 1.05 * float(norms.max()))], showticklabels=inst == 0, row=2, col=col)
-        fig.update_xaxes(title_text="feature" if inst == 0 else None, row=2, col=col)
-    fig.update_yaxes(title_text="neuron" if neuron_plot else "feature", row=1, col=1)
-    fig.update_yaxes(title_text="‖W<sub>i</sub>‖", row=2, col=1)
+        fig.update_yaxes(range=[0, max(1.2, 1.05 * float(norms.max()))], showticklabels=col == 1, row=top_row + 1, col=col)
+        fig.update_xaxes(title_text="feature" if col == 1 else None, nticks=4, row=top_row + 1, col=col)
+    for k in range(blocks):
+        fig.update_yaxes(title_text="neuron" if neuron_plot else "feature", row=2 * k + 1, col=1)
+        fig.update_yaxes(title_text="‖W<sub>i</sub>‖", row=2 * k + 2, col=1)
     fig.update_layout(
         title=title,
-        height=height or 560,
-        width=width or min(panel_width * n_inst + 160, 1600),
+        height=(height or 560) * blocks,
+        width=width or min(panel_width * cols + 160, 1600),
         bargap=0.1,
         showlegend=False,
         coloraxis=dict(
