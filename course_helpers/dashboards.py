@@ -54,7 +54,8 @@ def contexts_html(contexts: list[dict], max_act: float, caption: str = "") -> st
     cap = f"<caption style='caption-side: top; text-align:left; color:#1a1a1a;'>{html.escape(caption)}</caption>" if caption else ""
     # A light card in every theme (black text stays legible on the orange shading, which a dark
     # theme's light text is not), scrolling sideways on its own like code: contexts are code.
-    return (f"<div class='course-contexts' style='overflow-x:auto; max-width:100%; background:#fff; color:#000; "
+    label = html.escape(caption or "top contexts", quote=True)
+    return (f"<div class='course-contexts' tabindex='0' role='region' aria-label='{label}' style='overflow-x:auto; max-width:100%; background:#fff; color:#000; "
             f"border-radius:0.25rem; padding:0.25rem;'><table style='border-collapse: collapse; font-size: 12px;'>"
             f"{cap}{head}{''.join(rows)}</table></div>")
 

@@ -326,6 +326,9 @@ def plot_lines(
             )
         )
     fig.update_xaxes(title_text=x_label, type="log" if log_x else None)
-    fig.update_yaxes(title_text=y_label, type="log" if log_y else None)
+    # Log axes label 1, 2 and 5 of each decade (plotly's default labels every digit of a short range,
+    # and they print over each other).
+    fig.update_xaxes(dtick="D2" if log_x else None)
+    fig.update_yaxes(title_text=y_label, type="log" if log_y else None, dtick="D2" if log_y else None)
     fig.update_layout(title=title, height=height, width=width)
     return fig

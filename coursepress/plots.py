@@ -131,10 +131,16 @@ def fit_titles(fig_dict: dict, width: int) -> dict:
         if len(lines) > 1:
             wrapped = "<br>".join(lines) + (f"<br>{rest}" if rest else "")
             layout["title"] = {**title, "text": wrapped} if isinstance(title, dict) else {"text": wrapped}
-    # The title's lines are centred in the top margin, the top row's subplot titles sit at its bottom.
-    has_top_titles = any(_is_subplot_title(a) and a.get("y", 0) >= 0.97 for a in annotations)
+    # The title hangs from the top of the figure (12 px down); the text above the plot area (subplot
+    # titles of the top row, labels of lines drawn across it) sits at the margin's bottom.
     block = lambda lines, size: size * (1 + (lines - 1) * LINE) if lines else 0  # noqa: E731
-    need = 2 * (block(title_lines, TITLE_PX) / 2 + (block(top_lines, SUBTITLE_PX) if has_top_titles else 0) + 2)
+    above = [block(a.get("text", "").count("<br>") + 1, (a.get("font") or {}).get("size", 12 if not _is_subplot_title(a) else SUBTITLE_PX))
+             for a in annotations if a.get("yref") == "paper" and a.get("y", 0) >= 0.97 and a.get("yanchor") == "bottom"]
+    if text and not (isinstance(layout.get("title"), dict) and "y" in layout["title"]):
+        title = layout.get("title")
+        layout["title"] = {**(title if isinstance(title, dict) else {"text": text}),
+                           "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12}}
+    need = 12 + block(title_lines, TITLE_PX) + 8 + max(above, default=0) + 4
     top = margin.get("t", 60)
     if need > top:
         margin["t"] = int(need)

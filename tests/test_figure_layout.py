@@ -44,8 +44,12 @@ def test_long_titles_shrink_then_wrap_and_the_top_margin_grows_to_hold_them():
     panel_px = (500 - 50 - 30) / 4
     assert all(plots._text_px(line, size) <= panel_px for t, size in zip(titles, sizes) for line in t.split("<br>"))
     # A figure that already fits is returned as it was.
-    small = make_subplots(1, 2, subplot_titles=["a", "b"]).update_layout(title="short").to_dict()
+    small = make_subplots(1, 2, subplot_titles=["a", "b"]).to_dict()
     assert plots.fit_titles(small, 600) == small
+    # A short title is only pinned below the top edge, where the margin has room for it.
+    titled = plots.fit_titles(make_subplots(1, 2, subplot_titles=["a", "b"]).update_layout(title="short").to_dict(), 600)
+    assert titled["layout"]["title"] == {"text": "short", "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12}}
+    assert "margin" not in titled["layout"]
 
 
 def test_an_animation_keeps_its_wrapped_title_in_every_frame():

@@ -320,7 +320,8 @@ def audit(tabs, base: str, pages: list[str]) -> tuple[list[str], dict, int]:
             problems += figure_layout_problems(page, rel, width) + bare_reprs(page, rel)
             figures = page.evaluate(FIGURES_JS)
             for fig in figures:
-                if not fig["caption"] or (fig["title"] and fig["title"] not in fig["caption"]):
+                # (compared without spaces: the caption spells W<sup>T</sup> as "W T", the page as "WT")
+                if not fig["caption"] or (fig["title"] and re.sub(r"\s", "", fig["title"]) not in re.sub(r"\s", "", fig["caption"])):
                     problems.append(f"{rel}: figure {fig['title']!r} has no caption naming it: {fig['caption']!r}")
                 # Figures resize with the page: on a desktop they fit their column; on a phone a
                 # wide multi-panel figure may keep a minimum width, but then scrolls in its output.
