@@ -217,7 +217,7 @@ def plot_features_in_Nd(
         subplot_titles=subplot_titles,
         row_heights=([0.6, 0.4] if not neuron_plot else [0.45, 0.55]) * blocks,
         horizontal_spacing=min(0.04, 0.4 / cols),
-        vertical_spacing=0.08 / blocks,
+        vertical_spacing=0.1 / blocks,
     )
     for inst in range(n_inst):
         top_row, col = 2 * (inst // cols) + 1, inst % cols + 1
@@ -244,7 +244,8 @@ def plot_features_in_Nd(
             row=top_row + 1, col=col,
         )
         fig.update_yaxes(range=[0, max(1.2, 1.05 * float(norms.max()))], showticklabels=col == 1, row=top_row + 1, col=col)
-        fig.update_xaxes(title_text="feature" if col == 1 else None, nticks=4, row=top_row + 1, col=col)
+        last_block = inst // cols == blocks - 1  # above another block the title would meet its panel titles
+        fig.update_xaxes(title_text="feature" if col == 1 and last_block else None, nticks=4, row=top_row + 1, col=col)
     for k in range(blocks):
         fig.update_yaxes(title_text="neuron" if neuron_plot else "feature", row=2 * k + 1, col=1)
         fig.update_yaxes(title_text="‖W<sub>i</sub>‖", row=2 * k + 2, col=1)

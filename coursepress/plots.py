@@ -136,16 +136,17 @@ def fit_titles(fig_dict: dict, width: int) -> dict:
     block = lambda lines, size: size * (1 + (lines - 1) * LINE) if lines else 0  # noqa: E731
     above = [block(a.get("text", "").count("<br>") + 1, (a.get("font") or {}).get("size", 12 if not _is_subplot_title(a) else SUBTITLE_PX))
              for a in annotations if a.get("yref") == "paper" and a.get("y", 0) >= 0.97 and a.get("yanchor") == "bottom"]
-    if text and not (isinstance(layout.get("title"), dict) and "y" in layout["title"]):
-        title = layout.get("title")
-        layout["title"] = {**(title if isinstance(title, dict) else {"text": text}),
-                           "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12}}
     need = 12 + block(title_lines, TITLE_PX) + 8 + max(above, default=0) + 4
     top = margin.get("t", 60)
     if need > top:
         margin["t"] = int(need)
         layout["margin"] = margin
         layout["height"] = (layout.get("height") or 450) + int(need - top)
+    if text and not (isinstance(layout.get("title"), dict) and "y" in layout["title"]):
+        title = layout.get("title")
+        height = layout.get("height") or 450  # (a figure without a height is drawn 450 px high)
+        layout["title"] = {**(title if isinstance(title, dict) else {"text": text}),
+                           "y": round(1 - 12 / height, 4), "yref": "container", "yanchor": "top"}
     out = {**fig_dict, "layout": layout}
     if fig_dict.get("frames") and layout.get("title") is not title:  # frames restate the title
         first_line = "<br>".join(_wrap(str(text).partition("<br>")[0], width - 30, TITLE_PX))

@@ -48,7 +48,7 @@ def test_long_titles_shrink_then_wrap_and_the_top_margin_grows_to_hold_them():
     assert plots.fit_titles(small, 600) == small
     # A short title is only pinned below the top edge, where the margin has room for it.
     titled = plots.fit_titles(make_subplots(1, 2, subplot_titles=["a", "b"]).update_layout(title="short").to_dict(), 600)
-    assert titled["layout"]["title"] == {"text": "short", "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12}}
+    assert titled["layout"]["title"] == {"text": "short", "y": round(1 - 12 / 450, 4), "yref": "container", "yanchor": "top"}
     assert "margin" not in titled["layout"]
 
 
