@@ -9,7 +9,7 @@ FAST_FLAG := $(if $(FAST),--fast,)
 
 .PHONY: setup book test test-sections check serve bench lock clean system-deps
 
-setup: $(STAMP) ## create .venv, install torch first, then the tooling and the course, pinned (idempotent)
+setup: $(STAMP) system-deps ## create .venv, install torch first, then the tooling and the course, pinned, and the Debian packages (idempotent)
 
 $(STAMP): requirements.lock pyproject.toml tooling/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -21,9 +21,8 @@ $(STAMP): requirements.lock pyproject.toml tooling/pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-system-deps: ## Debian packages for browser tests and the grading sandbox
-	@command -v chromium >/dev/null && command -v bwrap >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium bubblewrap)
+system-deps: ## Debian packages for the browser tests and the grading sandbox (apt; sudo when not root)
+	@.ci/system-deps.sh
 
 book: setup ## build every section (full mode; FAST=1 for a quick preview) and the site
 	$(VENV)/bin/course build $(FAST_FLAG)

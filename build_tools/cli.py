@@ -66,6 +66,8 @@ def check(
     fast: bool = typer.Option(False, "--fast", help="Run the notebooks with FAST=True."),
     only: Optional[List[str]] = typer.Option(None, "--only", help=ONLY_HELP),
     extra: Optional[List[str]] = typer.Argument(None, hidden=True),
+    links: bool = typer.Option(False, "--links", help="Instead: check every internal link and anchor of the built site; list external links."),
+    online: bool = typer.Option(False, "--online", help="With --links: also fetch every external link."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Prove the tests: solutions pass every public and hidden test; stubs fail every graded test cleanly."""
@@ -73,6 +75,8 @@ def check(
     from build_tools.check import check_section
 
     paths = Paths(root or find_root())
+    if links:
+        return _check_links(paths.book / "_build" / "html", online)
     try:
         wanted = {p.stem for p in select(section_files(paths), _only((only or []) + (extra or [])))}
         sections = [s for s in load_all(section_files(paths)) if s.stem in wanted]
@@ -99,6 +103,28 @@ def check(
         console.print("[red]course check failed[/]")
         raise typer.Exit(1)
     console.print(f"[green]course check passed[/] for {len(sections)} section(s)")
+
+
+def _check_links(html: Path, online: bool) -> None:
+    from build_tools.links import check_external, check_site
+
+    try:
+        report = check_site(html)
+    except FileNotFoundError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
+    for problem in report.broken:
+        print(problem)  # plain print: a path:line must never be wrapped
+    print(f"{len(report.external)} external link(s){'' if online else ' (not fetched: --online fetches them)'}:")
+    for url, pages in sorted(report.external.items()):
+        print(f"  {url}  ({len(pages)} use(s), first on {pages[0]})")
+    failed = check_external(sorted(report.external)) if online else []
+    for failure in failed:
+        print(f"external link broken: {failure}")
+    if report.broken or failed:
+        console.print(f"[red]{len(report.broken)} broken internal link(s), {len(failed)} broken external link(s)[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]links OK[/]: {report.internal} internal links on {report.pages} pages resolve")
 
 
 @app.command()

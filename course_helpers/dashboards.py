@@ -47,12 +47,17 @@ def contexts_html(contexts: list[dict], max_act: float, caption: str = "") -> st
         line = tokens_html(c["str_tokens"], c["acts"], max_act, c["centre"])
         rows.append(
             f"<tr><td style='text-align:right; padding-right:8px;'>{c['value']:.3f}</td>"
-            f"<td style='padding-right:8px; color:#555;'>{html.escape(c.get('label', ''))}</td>"
+            f"<td style='padding-right:8px; color:#444;'>{html.escape(c.get('label', ''))}</td>"
             f"<td style='overflow-x:auto; max-width:720px;'>{line}</td></tr>"
         )
     head = "<tr><th>activation</th><th>file</th><th>context (hover a token for its activation)</th></tr>"
-    cap = f"<caption style='caption-side: top; text-align:left;'>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table style='border-collapse: collapse; font-size: 12px;'>{cap}{head}{''.join(rows)}</table>"
+    cap = f"<caption style='caption-side: top; text-align:left; color:#1a1a1a;'>{html.escape(caption)}</caption>" if caption else ""
+    # A light card in every theme (black text stays legible on the orange shading, which a dark
+    # theme's light text is not), scrolling sideways on its own like code: contexts are code.
+    label = html.escape(caption or "top contexts", quote=True)
+    return (f"<div class='course-contexts' tabindex='0' role='region' aria-label='{label}' style='overflow-x:auto; max-width:100%; background:#fff; color:#000; "
+            f"border-radius:0.25rem; padding:0.25rem;'><table style='border-collapse: collapse; font-size: 12px;'>"
+            f"{cap}{head}{''.join(rows)}</table></div>")
 
 
 def dashboard_figure(
@@ -65,7 +70,7 @@ def dashboard_figure(
     """Activation histogram (left) and the most raised / lowered logits (right) of one latent."""
     fig = make_subplots(
         1, 2, column_widths=[0.55, 0.45], horizontal_spacing=0.14,
-        subplot_titles=[f"Non-zero activations (fires on {frac_active:.3%} of tokens)", "Direct effect on logits"],
+        subplot_titles=["Activations", "Effect on logits"],
     )
     fig.add_trace(go.Histogram(x=nonzero_acts, nbinsx=40, marker_color="rgb(230,97,1)", name="activations",
                                showlegend=False), row=1, col=1)
@@ -76,8 +81,10 @@ def dashboard_figure(
     fig.add_trace(go.Bar(x=values, y=list(range(len(values))), orientation="h", showlegend=False,
                          marker_color=["#d62728" if v < 0 else "#1f77b4" for v in values],
                          customdata=labels, hovertemplate="%{customdata}: %{x:.3f}<extra></extra>"), row=1, col=2)
-    fig.update_xaxes(title_text="activation", row=1, col=1)
-    fig.update_yaxes(title_text="count", type="log", row=1, col=1)
+    fig.update_xaxes(title_text=f"activation (fires on {frac_active:.3%} of tokens)", row=1, col=1)
+    # dtick D2: labels at 1, 2, 5 of each decade (plotly's default labels every digit of a short
+    # log range, and "8", "9" print over each other)
+    fig.update_yaxes(title_text="count", type="log", dtick="D2", row=1, col=1)
     fig.update_xaxes(title_text="logit change per unit of activation", row=1, col=2)
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
                      tickfont=dict(family="monospace", size=11), row=1, col=2)

@@ -4,7 +4,6 @@ Every figure is plain plotly (animations included: frames + play button + slider
 so it works on the static course site as well as in Jupyter and Colab.
 """
 
-import math
 
 import einops
 import plotly.graph_objects as go
@@ -13,17 +12,13 @@ from jaxtyping import Bool, Float
 from plotly.subplots import make_subplots
 from torch import Tensor
 
+from course_helpers.panels import panel_grid
 from course_helpers.plots import COURSE_TEMPLATE  # importing it makes the course look the default
 
 FEATURE_COLOR = "rgba(120, 120, 120, 0.45)"
 LATENT_COLOR = "#1f77b4"
 RESAMPLED_COLOR = "#d62728"
 SILENT_COLOR = "rgba(150, 150, 150, 0.9)"
-
-
-def _grid(n_inst: int, n_cols: int | None) -> tuple[int, int]:
-    n_cols = n_cols or min(n_inst, 4)
-    return math.ceil(n_inst / n_cols), n_cols
 
 
 def _segments(vectors: Float[Tensor, "n 2"]) -> tuple[list, list, list]:
@@ -67,7 +62,7 @@ def plot_latents_vs_features(
     """Each instance's latent directions (blue) over the toy model's feature directions (grey)."""
     W_latents, W_features = W_latents.detach().cpu(), W_features.detach().cpu()
     n_inst = W_latents.shape[0]
-    n_rows, n_cols = _grid(n_inst, n_cols)
+    n_rows, n_cols = panel_grid(n_inst, n_cols=n_cols, max_cols=4)
     fig = make_subplots(n_rows, n_cols, subplot_titles=subplot_titles, horizontal_spacing=0.03, vertical_spacing=0.08)
     for inst in range(n_inst):
         row, col = inst // n_cols + 1, inst % n_cols + 1
@@ -115,7 +110,7 @@ def animate_latents(
     chosen = {round(i * (n_logs - 1) / (budget - 1)) for i in range(budget)} | resample_logs | {n_logs - 1}
     chosen = sorted(chosen)
 
-    n_rows, n_cols = _grid(n_inst, n_cols)
+    n_rows, n_cols = panel_grid(n_inst, n_cols=n_cols, max_cols=4)
     fig = make_subplots(  # short panel titles: eight side by side must not run into each other
         n_rows, n_cols, subplot_titles=[f"inst {i}" for i in range(n_inst)],
         horizontal_spacing=0.03, vertical_spacing=0.08,
@@ -194,7 +189,7 @@ def plot_frac_active(
     frac = log["frac_active"]  # [log inst d_sae]
     steps = log["step"].tolist()
     n_inst, d_sae = frac.shape[1:]
-    n_rows, n_cols = _grid(n_inst, n_cols)
+    n_rows, n_cols = panel_grid(n_inst, n_cols=n_cols, max_cols=4)
     fig = make_subplots(
         n_rows, n_cols, subplot_titles=[f"instance {i}" for i in range(n_inst)], shared_xaxes=True,
         shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=0.1,
@@ -216,6 +211,7 @@ def plot_frac_active(
         for s in resample_steps:
             fig.add_vline(x=s, line=dict(dash="dot", color=RESAMPLED_COLOR, width=1), row=row, col=col)
     fig.update_yaxes(range=[0, y_max or 3 * feature_probability])
+    fig.update_xaxes(nticks=4)  # step counts are long labels: a few per narrow panel
     fig.update_xaxes(title_text="step", row=n_rows)
     fig.update_layout(title=title, height=230 * n_rows + 110)
     return fig
@@ -225,7 +221,8 @@ def plot_training_curves(logs: dict[str, dict[str, Tensor]], title: str) -> go.F
     """L0, dead-latent fraction, reconstruction loss and FVE over training, mean over instances, one line per run."""
     panels = [("l0", "L0 (active latents per input)", False), ("dead_frac", "fraction of latents dead", False),
               ("l2_loss", "reconstruction loss", True), ("fve", "fraction of variance explained", False)]
-    fig = make_subplots(1, 4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.07)
+    # Two by two: four long panel titles side by side run into each other in a text column.
+    fig = make_subplots(2, 2, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.1, vertical_spacing=0.18)
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
     for r, (name, log) in enumerate(logs.items()):
         steps = log["step"].tolist()
@@ -236,14 +233,14 @@ def plot_training_curves(logs: dict[str, dict[str, Tensor]], title: str) -> go.F
                     x=steps, y=[round(v, 6) for v in values.tolist()], mode="lines", name=name, legendgroup=name,
                     showlegend=c == 0, line=dict(color=palette[r % len(palette)], width=2),
                 ),
-                row=1, col=c + 1,
+                row=c // 2 + 1, col=c % 2 + 1,
             )
     for c, (_, _, log_y) in enumerate(panels):
-        fig.update_xaxes(title_text="step", row=1, col=c + 1)
+        fig.update_xaxes(title_text="step", row=c // 2 + 1, col=c % 2 + 1)
         if log_y:
-            fig.update_yaxes(type="log", row=1, col=c + 1)
+            fig.update_yaxes(type="log", row=c // 2 + 1, col=c % 2 + 1)
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
-    fig.update_layout(title=title, height=360, legend=dict(orientation="h", yanchor="bottom", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(title=title, height=600, legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, xanchor="left"))
     return fig
 
 
@@ -256,7 +253,7 @@ def plot_reconstructions(
     """A batch of hidden vectors (grey) and the SAE's reconstructions of them (blue), per instance."""
     h, h_reconstructed = h.detach().cpu(), h_reconstructed.detach().cpu()
     n_inst = h.shape[1]
-    n_rows, n_cols = _grid(n_inst, n_cols)
+    n_rows, n_cols = panel_grid(n_inst, n_cols=n_cols, max_cols=4)
     fig = make_subplots(n_rows, n_cols, subplot_titles=[f"instance {i}" for i in range(n_inst)],
                         horizontal_spacing=0.03, vertical_spacing=0.08)
     for inst in range(n_inst):

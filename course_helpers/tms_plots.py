@@ -4,7 +4,6 @@ Every function takes tensors (torch or numpy, any device) and returns a plotly F
 `.show()` on it. Nothing here modifies its inputs.
 """
 
-import math
 
 import einops
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from course_helpers.panels import panel_grid
 from course_helpers.plots import DIVERGING, SEQUENTIAL
 
 
@@ -20,11 +20,6 @@ def _to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().to("cpu", torch.float64).numpy()
     return np.asarray(x)
-
-
-def _grid(n_panels: int, n_rows: int | None) -> tuple[int, int]:
-    n_rows = n_rows or 1
-    return n_rows, math.ceil(n_panels / n_rows)
 
 
 def feature_norms_and_polysemanticity(W, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +88,8 @@ def plot_features_in_2d(
         (range cmin..cmax, default the data range) with a colour bar titled `color_label`.
     titles: one subplot title per instance. importance: [feats] or [inst, feats], shown on hover.
     points: optional [inst, 2, batch] hidden vectors, drawn as small grey dots over faded feature lines.
-    n_rows: panels are laid out in this many rows (default 1).
+    n_rows: panels are laid out in this many rows (default 1), or more where a row would hold more
+        than panels.MAX_COLS panels.
     """
     W = _to_numpy(W)
     if W.ndim == 2:  # a single panel: add the instance dimension (to the points too)
@@ -112,7 +108,7 @@ def plot_features_in_2d(
         lim = max(lim, float(np.abs(pts).max()))
     lim = 1.15 * max(lim, 1e-3)
 
-    rows, cols = _grid(n_inst, n_rows)
+    rows, cols = panel_grid(n_inst, n_rows=n_rows)
     fig = make_subplots(
         rows=rows,
         cols=cols,
@@ -186,7 +182,8 @@ def plot_features_in_Nd(
     width: int | None = None,
     panel_width: int = 260,
 ) -> go.Figure:
-    """Two panels per instance (one column each), for hidden spaces of any size.
+    """Two panels per instance (one column each, at most four columns: more instances start a new
+    row of columns, and `height` is that of each such row), for hidden spaces of any size.
 
     W: [inst, d_hidden, feats] (or [d_hidden, feats]).
     Top: the heatmap of W^T W (feats x feats: dot products between feature directions), or of W itself
@@ -208,26 +205,33 @@ def plot_features_in_Nd(
     zmax = float(np.abs(top).max()) or 1.0
     poly_max = max(1.0, float(poly.max()))
 
+    # Instances in blocks of at most four side by side; a block is a row of heatmaps over a row of bars.
+    blocks, cols = panel_grid(n_inst, max_cols=4)
+    subplot_titles = None
+    if titles is not None:
+        padded = [str(t) for t in titles] + [""] * (blocks * cols - n_inst)
+        subplot_titles = [t for k in range(blocks) for t in padded[k * cols:(k + 1) * cols] + [""] * cols]
     fig = make_subplots(
-        rows=2,
-        cols=n_inst,
-        subplot_titles=None if titles is None else [str(t) for t in titles] + [""] * n_inst,
-        row_heights=[0.6, 0.4] if not neuron_plot else [0.45, 0.55],
-        horizontal_spacing=min(0.04, 0.4 / n_inst),
-        vertical_spacing=0.08,
+        rows=2 * blocks,
+        cols=cols,
+        subplot_titles=subplot_titles,
+        row_heights=([0.6, 0.4] if not neuron_plot else [0.45, 0.55]) * blocks,
+        horizontal_spacing=min(0.04, 0.4 / cols),
+        vertical_spacing=0.1 / blocks,
     )
     for inst in range(n_inst):
-        col = inst + 1
+        top_row, col = 2 * (inst // cols) + 1, inst % cols + 1
+        axis = (top_row - 1) * cols + col  # plotly numbers the axes row by row
         top_hover = (
             "neuron %{y}, feature %{x}<br>W = %{z:.3f}<extra></extra>"
             if neuron_plot
             else "features %{y}, %{x}<br>W_i · W_j = %{z:.3f}<extra></extra>"
         )
-        fig.add_trace(go.Heatmap(z=top[inst], coloraxis="coloraxis", hovertemplate=top_hover), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", showticklabels=inst == 0, constrain="domain", row=1, col=col)
-        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
+        fig.add_trace(go.Heatmap(z=top[inst], coloraxis="coloraxis", hovertemplate=top_hover), row=top_row, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=col == 1, constrain="domain", row=top_row, col=col)
+        fig.update_xaxes(showticklabels=False, constrain="domain", row=top_row, col=col)
         if not neuron_plot:  # square cells for the square matrix W^T W
-            fig.update_yaxes(scaleanchor=f"x{inst + 1 if inst else ''}", row=1, col=col)
+            fig.update_yaxes(scaleanchor=f"x{axis if axis > 1 else ''}", row=top_row, col=col)
         fig.add_trace(
             go.Bar(
                 x=np.arange(n_feats),
@@ -237,16 +241,18 @@ def plot_features_in_Nd(
                 hovertemplate="feature %{x}<br>norm %{y:.3f}<br>interference %{customdata:.3f}<extra></extra>",
                 showlegend=False,
             ),
-            row=2, col=col,
+            row=top_row + 1, col=col,
         )
-        fig.update_yaxes(range=[0, max(1.2, 1.05 * float(norms.max()))], showticklabels=inst == 0, row=2, col=col)
-        fig.update_xaxes(title_text="feature" if inst == 0 else None, row=2, col=col)
-    fig.update_yaxes(title_text="neuron" if neuron_plot else "feature", row=1, col=1)
-    fig.update_yaxes(title_text="‖W<sub>i</sub>‖", row=2, col=1)
+        fig.update_yaxes(range=[0, max(1.2, 1.05 * float(norms.max()))], showticklabels=col == 1, row=top_row + 1, col=col)
+        last_block = inst // cols == blocks - 1  # above another block the title would meet its panel titles
+        fig.update_xaxes(title_text="feature" if col == 1 and last_block else None, nticks=4, row=top_row + 1, col=col)
+    for k in range(blocks):
+        fig.update_yaxes(title_text="neuron" if neuron_plot else "feature", row=2 * k + 1, col=1)
+        fig.update_yaxes(title_text="‖W<sub>i</sub>‖", row=2 * k + 2, col=1)
     fig.update_layout(
         title=title,
-        height=height or 560,
-        width=width or min(panel_width * n_inst + 160, 1600),
+        height=(height or 560) * blocks,
+        width=width or min(panel_width * cols + 160, 1600),
         bargap=0.1,
         showlegend=False,
         coloraxis=dict(
@@ -321,6 +327,9 @@ def plot_lines(
             )
         )
     fig.update_xaxes(title_text=x_label, type="log" if log_x else None)
-    fig.update_yaxes(title_text=y_label, type="log" if log_y else None)
+    # Log axes label 1, 2 and 5 of each decade (plotly's default labels every digit of a short range,
+    # and they print over each other).
+    fig.update_xaxes(dtick="D2" if log_x else None)
+    fig.update_yaxes(title_text=y_label, type="log" if log_y else None, dtick="D2" if log_y else None)
     fig.update_layout(title=title, height=height, width=width)
     return fig

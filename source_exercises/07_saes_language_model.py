@@ -66,11 +66,11 @@ FAST = False
 SEED = 0
 
 # %%
+torch.manual_seed(SEED)  # first: as a cell's last line it would print the generator's repr
 # FAST evaluates on fewer held-out rows (each row: BOS + 127 tokens); every result still shows.
 N_ROWS = 256 if FAST else 1024
 BATCH = 32  # rows per forward pass
 N_BOOTSTRAP = 1000  # resamples for the confidence intervals
-torch.manual_seed(SEED)
 
 # %% [markdown]
 # ## The model, the SAEs and the data

@@ -6,12 +6,21 @@ from pathlib import Path
 
 import pytest
 
+# A sandbox or browser test skipped for a missing system package fails the run (see system_deps).
+from system_deps import pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401  (pytest hooks)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 COURSE = [sys.executable, "-m", "build_tools.cli"]
 # Debian's chromium, as the guide asks; a `chromium` elsewhere on PATH only when it is missing.
 CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else (shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+
+
+def require_chromium():
+    """Skip (which system_deps turns into a failure unless opted out) when Chromium is missing."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian chromium is not installed ({CHROMIUM} missing): apt-get install chromium")
 
 
 def make_project(dest: Path, sections=("01_fixture.py",)) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, FIXTURES, REPO, run_course
+from conftest import CHROMIUM, require_chromium, FIXTURES, REPO, run_course
 from conftest import CHROMIUM_ARGS as ARGS
 
 SHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", REPO / "dist" / "screenshots"))
@@ -52,8 +52,7 @@ def _second_section() -> str:
 @pytest.fixture(scope="module")
 def site(built_fixture, tmp_path_factory):
     """A two-section site, served from a thread; yields (base URL, html folder)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is required for the browser tests (apt-get install chromium)")
+    require_chromium()
     fixture_root, _ = built_fixture
     root = tmp_path_factory.mktemp("reader") / "proj"
     shutil.copytree(fixture_root, root, ignore=shutil.ignore_patterns("_build", ".work"))
@@ -64,8 +63,11 @@ def site(built_fixture, tmp_path_factory):
     for entry in cache.glob("01_fixture-*"):
         shutil.copyfile(entry, cache / entry.name.replace("01_fixture-", "02_second-", 1))
     run_course("build", "--fast", cwd=root)
-    html = root / "book" / "_build" / "html"
+    yield from serve(root / "book" / "_build" / "html")
 
+
+def serve(html: Path):
+    """Serve a built site from a thread; yields (base URL, html folder)."""
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -83,9 +85,23 @@ def site(built_fixture, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def real_site():
+    """The course's own site, FAST build (cached per section: a no-op when it is up to date).
+    COURSE_SITE=path/to/html audits a site built elsewhere instead (e.g. the full build)."""
+    require_chromium()
+    if os.environ.get("COURSE_SITE"):
+        html = Path(os.environ["COURSE_SITE"]).resolve()
+    else:
+        run_course("build", "--fast", cwd=REPO, timeout=3600)
+        html = REPO / "book" / "_build" / "html"
+    yield from serve(html)
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
+    require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
@@ -251,12 +267,13 @@ def run_axe(page) -> list[dict]:
 
 
 # Everything that reaches past the right edge of the screen (whether it widens the page or is cut
-# off by a parent), except inside what may scroll sideways: code, figures, math, and a table whose
+# off by a parent), except inside what may scroll sideways: code (and the token contexts of the
+# dashboards), figures, math, and a table whose
 # math cannot wrap (in the theme's scrolling table container). Tables of text must fit.
 OVERFLOW_JS = """() => {
   const W = document.documentElement.clientWidth, bad = [];
   for (const el of document.querySelectorAll('body *')) {
-    if (el.closest('pre, figure, .plotly, .js-plotly-plot, div.highlight, mjx-container')) continue;
+    if (el.closest('pre, figure, .plotly, .js-plotly-plot, div.highlight, mjx-container, .course-contexts')) continue;
     const box = el.closest('.pst-scrollable-table-container');
     if (box && box.querySelector('.math, mjx-container')) continue;
     const st = getComputedStyle(el);
@@ -285,7 +302,8 @@ def audit(tabs, base: str, pages: list[str]) -> tuple[list[str], dict, int]:
     """Each page twice: desktop in the light theme and phone in the dark one, so that axe sees both
     themes and both layouts. Returns (problems, axe findings per page, figures seen). Problems: a
     serious/critical axe violation; anything but code and figures wider than a 390 px screen; a
-    figure that is not a <figure> named by a caption carrying its title, or is wider than its column."""
+    figure that is not a <figure> named by a caption carrying its title, or is wider than its column;
+    figure titles or tick labels drawn over each other; an output that is a bare object repr."""
     axe_found, problems, figures_seen = {}, [], 0
     for width, theme in ((DESKTOP, "light"), (PHONE, "dark")):
         for rel in pages:
@@ -299,9 +317,11 @@ def audit(tabs, base: str, pages: list[str]) -> tuple[list[str], dict, int]:
                 fit = page.evaluate(OVERFLOW_JS)
                 if fit["scrollWidth"] > fit["innerWidth"] or fit["bad"]:
                     problems.append(f"{rel} at {PHONE}px scrolls sideways: {fit}")
+            problems += figure_layout_problems(page, rel, width) + bare_reprs(page, rel)
             figures = page.evaluate(FIGURES_JS)
             for fig in figures:
-                if not fig["caption"] or (fig["title"] and fig["title"] not in fig["caption"]):
+                # (compared without spaces: the caption spells W<sup>T</sup> as "W T", the page as "WT")
+                if not fig["caption"] or (fig["title"] and re.sub(r"\s", "", fig["title"]) not in re.sub(r"\s", "", fig["caption"])):
                     problems.append(f"{rel}: figure {fig['title']!r} has no caption naming it: {fig['caption']!r}")
                 # Figures resize with the page: on a desktop they fit their column; on a phone a
                 # wide multi-panel figure may keep a minimum width, but then scrolls in its output.
@@ -311,8 +331,64 @@ def audit(tabs, base: str, pages: list[str]) -> tuple[list[str], dict, int]:
                 named = page.get_by_role("figure", name=re.compile(r"^Figure: "))
                 if named.count() != len(figures):
                     problems.append(f"{rel}: {len(figures)} plots but {named.count()} named figures")
+            if figures and theme == "dark":  # figures keep readable axes on the dark page
+                pairs = page.evaluate(FIGURE_COLOURS_JS)["pairs"]
+                worst = min(_contrast(text, paper) for text, paper in pairs) if pairs else 21
+                if worst < 4.5:
+                    problems.append(f"{rel} dark: figure axis text contrast {worst:.2f} < 4.5")
             figures_seen += len(figures)
     return problems, axe_found, figures_seen
+
+
+# Figure texts drawn over each other. In each plotly figure: the title and subplot titles (plotly
+# draws these as annotations) must not intersect one another, nor may two tick labels of one axis.
+OVERLAPS_JS = r"""() => {
+  const box = el => { const r = el.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom,
+                                                                     w: r.width, text: el.textContent.trim()}; };
+  const hit = (a, b) => Math.min(a.r, b.r) - Math.max(a.l, b.l) > 1 && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 1;
+  const pairs = items => { const out = [];
+    for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++)
+      if (hit(items[i], items[j])) out.push([items[i].text, items[j].text]);
+    return out; };
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((plot, n) => {
+    const title = String((plot.layout && plot.layout.title && (plot.layout.title.text || plot.layout.title)) || '')
+      .replace(/<[^>]+>/g, ' ').slice(0, 60);
+    const titles = [...plot.querySelectorAll('.g-gtitle text, .annotation-text')].map(box).filter(b => b.w > 0 && b.text);
+    for (const [a, b] of pairs(titles)) found.push(`figure ${n} (${title}): titles "${a}" and "${b}" overlap`);
+    const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+    for (const t of titles)
+      if (t.l < svg.left - 1 || t.r > svg.right + 1) found.push(`figure ${n} (${title}): title "${t.text}" runs past the figure's edge`);
+    for (const axis of plot.querySelectorAll('.xaxislayer-above, .yaxislayer-above')) {
+      const texts = [...axis.querySelectorAll('.xtick text, .ytick text')].filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
+      const angle = Math.abs(Number(((texts[0] && texts[0].getAttribute('transform')) || '').match(/rotate\((-?[\d.]+)/)?.[1] || 0));
+      if (angle % 180 === 0) {  // level labels: their boxes must not meet
+        for (const [a, b] of pairs(texts.map(box)).slice(0, 1)) found.push(`figure ${n} (${title}): tick labels "${a}" and "${b}" overlap`);
+      } else {  // slanted labels are parallel lines of text: they need a line's height between them
+        const size = parseFloat(getComputedStyle(texts[0]).fontSize), sin = Math.abs(Math.sin(angle * Math.PI / 180));
+        const at = t => { const m = (t.getAttribute('transform') || '').match(/translate\((-?[\d.]+)/);  // plotly places ticks by translate
+                          return Number(m ? m[1] : t.getAttribute('x')); };
+        const xs = texts.map(t => [at(t), t.textContent.trim()]).sort((a, b) => a[0] - b[0]);
+        for (let i = 1; i < xs.length; i++)
+          if ((xs[i][0] - xs[i - 1][0]) * sin < 0.8 * size) {
+            found.push(`figure ${n} (${title}): slanted tick labels "${xs[i - 1][1]}" and "${xs[i][1]}" overlap`); break; }
+      }
+    }
+  });
+  return found;
+}"""
+
+# A cell whose last line returns an object prints its repr: `<torch._C.Generator at 0x7f...>`.
+BARE_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-f]+>")
+
+
+def figure_layout_problems(page, rel: str, width: int) -> list[str]:
+    return [f"{rel} at {width}px: {o}" for o in page.evaluate(OVERLAPS_JS)]
+
+
+def bare_reprs(page, rel: str) -> list[str]:
+    outputs = page.locator(".cell_output").all_inner_texts()
+    return [f"{rel}: an output is a bare object repr {m!r}" for text in outputs for m in BARE_REPR.findall(text)]
 
 
 @browser_test
@@ -325,6 +401,30 @@ def test_every_page_accessible_fits_a_phone_and_figures_have_text(site, tabs, re
     report["axe_pages_checked"] = len(axe_found)
     assert figures_seen >= 4, "the fixture pages should show their figures (2 pages x 2 passes)"
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.sections
+@browser_test
+def test_every_real_section_page_passes_the_reader_audit(real_site, tabs, report):
+    """The seven section pages of the FAST build (the real figures, animations and dashboards):
+    the same audit as above, plus a screenshot of each page on a desktop and on a phone."""
+    base, html = real_site
+    pages = sorted(p for p in html_pages(html) if re.fullmatch(r"generated/\d\d_\w+\.html", p))
+    sources = sorted((REPO / "source_exercises").glob("[0-9][0-9]_*.py"))
+    assert [Path(p).stem for p in pages] == [s.stem for s in sources], pages
+    problems, axe_found, figures_seen = audit(tabs, base, pages)
+    report["real_axe"] = {k: v for k, v in axe_found.items() if v}
+    report["real_figures_seen"] = figures_seen
+    shots = SHOTS / "sections"
+    shots.mkdir(parents=True, exist_ok=True)
+    for rel in pages:
+        for width, theme in ((DESKTOP, "light"), (PHONE, "dark")):
+            page = visit(tabs(width, theme), base, rel)
+            settle(page)
+            page.screenshot(path=str(shots / f"{Path(rel).stem}-{width}-{theme}.png"), full_page=True,
+                            animations="disabled")
+    assert figures_seen >= 2 * 40, f"only {figures_seen} figures on the section pages"
+    assert problems == [], f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 
 @browser_test

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import CHROMIUM, COURSE
+from conftest import CHROMIUM, require_chromium, COURSE
 from conftest import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -22,8 +22,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def site(built_fixture):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is required for the browser tests (apt-get install chromium)")
+    require_chromium()
     root, _ = built_fixture
     port = _free_port()
     server = subprocess.Popen([*COURSE, "serve", "--port", str(port)], cwd=root,
@@ -43,6 +42,7 @@ def site(built_fixture):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
