@@ -1,0 +1,40 @@
+"""Execute a build's notebooks on a Dask cluster (`course build --scheduler tcp://HOST:8786`).
+
+The same engine `course grade --scheduler` uses: one task per notebook. A worker only executes
+(`run_fresh`: papermill in a scratch folder) and sends the executed notebook and its results back;
+the driver keeps them (cache entry, results file) exactly as after a local run. Workers need this
+project's Python environment; sections that read a declared data folder also need it at the same
+path (a shared file system), as the notebook finds it through the environment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterator
+
+from build_tools.execute import Executed, run_fresh, run_key, store_run
+
+
+def execute_on_cluster(scheduler: str, runs: list[dict], threads: int | None = None) -> Iterator[tuple[str, Executed]]:
+    """Submit every run (the keyword arguments of `execute`) and yield (stem, Executed) as each
+    finishes. A failing notebook raises its ExecutionFailed here, as a local run would."""
+    from distributed import Client, as_completed
+
+    batch = uuid.uuid4().hex[:8]  # task keys unique to this build: a cluster may serve several
+    with Client(scheduler, timeout=60) as client:
+        futures = {}
+        for run in runs:
+            future = client.submit(
+                run_fresh, run["nb"], stem=run["stem"], section_number=run["section_number"],
+                parameters=run["parameters"], work_dir=run["work_dir"], timeout=run.get("timeout"),
+                threads=threads, key=f"course-build-{run['stem']}-{batch}", pure=False, retries=0)
+            futures[future] = run
+        try:
+            for future in as_completed(futures):
+                run = futures[future]
+                fresh = future.result()
+                key = run_key(run["nb"], run["parameters"], run["lock_text"], run["work_dir"])
+                yield run["stem"], store_run(run["nb"], fresh, stem=run["stem"], section_number=run["section_number"],
+                                             key=key, cache_dir=run["cache_dir"], results_dir=run["results_dir"])
+        finally:
+            client.cancel(list(futures))  # a failure: stop what is still queued
