@@ -267,7 +267,7 @@ def _execute_todo(todo: list[dict], jobs: int, threads: int | None, scheduler: s
         from build_tools.distributed import execute_on_cluster
 
         # One BLAS thread per kernel: a worker may run several notebooks at once (bench/RESULTS.md).
-        yield from execute_on_cluster(scheduler, todo, threads=1)
+        yield from execute_on_cluster(scheduler, todo, threads=1, on_cell=progress.cell)
         return
     if jobs == 1:
         for run in todo:

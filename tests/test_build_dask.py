@@ -22,6 +22,10 @@ def test_build_on_a_two_worker_local_cluster(tmp_path):
     cache = root / "dist/.cache/execute"
     for number, stem in ((1, "01_fixture"), (2, "02_fixture_copy")):
         assert re.search(rf"{stem}: executed in [\d.]+ s", first.stdout), first.stdout
+        # Cell events came back from the workers through the scheduler, every cell once.
+        total = int(re.search(rf"  {stem}: started, (\d+) cells", first.stdout).group(1))
+        done = [int(n) for n in re.findall(rf"  {stem}: cell (\d+)/{total} done", first.stdout)]
+        assert done == list(range(1, total + 1)), (stem, done)
         solution = nbformat.read(root / f"dist/solutions/{stem}.ipynb", 4)
         assert any(c.get("outputs") for c in solution.cells if c.cell_type == "code")
         # The driver wrote the results file and the cache entry from what the worker sent back.
