@@ -3,20 +3,21 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml tooling/pyproject.toml | sha1sum | cut -c1-12)
 FAST ?=
 FAST_FLAG := $(if $(FAST),--fast,)
 
 .PHONY: setup book test test-sections check serve bench lock clean system-deps
 
-setup: $(STAMP) ## create .venv, install torch first, then the pinned project (idempotent)
+setup: $(STAMP) ## create .venv, install torch first, then the tooling and the course, pinned (idempotent)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml tooling/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip<27"
 	# torch first: 2.13.0 is the local CPU wheel; anything else would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c requirements.lock -e ".[test]"
+	# The tooling (coursepress, tooling/pyproject.toml) and the course that depends on it.
+	$(PIP) install --quiet -c requirements.lock -e "./tooling[test]" -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -48,4 +49,4 @@ lock: ## re-resolve requirements.in into requirements.lock
 	  /tmp/lock-venv/bin/pip freeze | sed 's/+cpu//' > requirements.lock
 
 clean:
-	rm -rf dist book/_build book/generated
+	rm -rf dist book/_build book/generated book/_toc.yml

@@ -168,7 +168,7 @@ def bench_grade(work: Path, n200: bool, skip_plain: bool = False) -> dict:
     out: dict = {}
     report = work / "grade.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "grader.bench", "--section", "1", "--students", "20", "--unsandboxed",
+    subprocess.run([sys.executable, "-m", "bench.grading", "--section", "1", "--students", "20", "--unsandboxed",
                     "--cold", "--repeat", "2", "--json", str(report), *(["--skip-plain"] if skip_plain else [])],
                    cwd=REPO, check=True, capture_output=True, text=True)
     out["peak_rss_grade_mb"] = int(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
@@ -193,7 +193,7 @@ def bench_grade(work: Path, n200: bool, skip_plain: bool = False) -> dict:
         out["grade_sandbox_overhead_ratio_at_most"] = w1 / plain["timed_out_after_s"]
     if n200:
         report200 = work / "grade200.json"
-        subprocess.run([sys.executable, "-m", "grader.bench", "--section", "1", "--students", "200", "--json",
+        subprocess.run([sys.executable, "-m", "bench.grading", "--section", "1", "--students", "200", "--json",
                         str(report200), "--workers", "2", "--skip-plain", "--skip-dask"],
                        cwd=REPO, check=True, capture_output=True, text=True)
         out["grade_200_s"] = json.loads(report200.read_text())["ours_2_workers"]["wall_s"]

@@ -10,18 +10,27 @@ from pathlib import Path
 import nbformat
 
 
-def write_text(path: Path, text: str) -> None:
+def write_bytes(path: Path, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
+    """`mode`: 0o644 for what is published, 0o600 for what is private (grades). `durable`: on disk
+    before the rename (fsync), for records a crash must not lose."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are published
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_notebook(path: Path, nb) -> None:

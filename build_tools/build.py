@@ -16,8 +16,9 @@ from rich.console import Console
 from build_tools import pipeline
 from build_tools.atomic import write_notebook, write_text
 from build_tools.execute import cached_run, execute, run_key
+from build_tools.config import load_config
 from build_tools.progress import STOP, BuildProgress, drain, summary_table
-from build_tools.site import build_site, load_course_config, page_links
+from build_tools.site import build_site, page_links
 from build_tools.source import Section, SourceError
 from build_tools.validate import validate
 from build_tools.source import load_section
@@ -138,7 +139,8 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     start = time.perf_counter()
     all_sections = load_all(section_files(paths))  # validate everything first: nothing half-written
     wanted = {p.stem for p in select(section_files(paths), only)}
-    config = load_course_config(paths.root)
+    course = load_config(paths.root)
+    config = course.as_links_config()
     stems_by_number = {s.number: s.stem for s in all_sections}
     titles = {s.number: f"{s.number}. {s.meta.get('short_title', s.title)}" for s in all_sections}
     report = BuildReport()
@@ -153,14 +155,17 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     tooling = _tooling_digest()  # once per build: the same for every section
     for section in chosen:
         split_section(section, paths)
+        data = course.data_for(section.data)  # new data files: run it again
+        lock_text = paths.lock_text + "".join(f"\n{d.name}:{d.digest()}" for d in data)
         runs[section.stem] = dict(
             nb=pipeline.run_notebook(section), stem=section.stem, section_number=section.number,
-            parameters=params, lock_text=paths.lock_text, cache_dir=paths.dist / ".cache" / "execute",
+            parameters=params, lock_text=lock_text, cache_dir=paths.dist / ".cache" / "execute",
             results_dir=paths.dist / "results", work_dir=paths.dist / ".work",
+            kernel_env=course.kernel_env(section.data),
         )
         run = runs[section.stem]
         links[section.stem] = page_links(section.stem, config, stems_by_number)
-        key = run_key(run["nb"], params, paths.lock_text, run["work_dir"])
+        key = run_key(run["nb"], params, run["lock_text"], run["work_dir"])
         new_stamps[section.stem] = _outputs_stamp(
             section, key, [links[section.stem], titles, stems_by_number, config], tooling)
         if stamps.get(section.stem) == new_stamps[section.stem] and _outputs_exist(paths, section, run["cache_dir"], key):

@@ -22,7 +22,8 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from build_tools import pipeline
-from build_tools.source import Section, environment, kernel_env, project_root
+from build_tools.source import Section, data_env, environment
+from build_tools.split.nbgrader_meta import is_autograded_test, needs_manual_grading
 
 
 @dataclass
@@ -42,6 +43,7 @@ class SectionCheck:
     problems: list[str] = field(default_factory=list)
     exercises: int = 0
     results: dict = field(default_factory=dict)  # what the solution run saved with save_results
+    manual: list[tuple[str, float]] = field(default_factory=list)  # (grade id, points): a human grades these
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     result = SectionCheck(section.stem)
     result.exercises = sum(1 for c in section.nb.cells if "exercise" in c.metadata["course"])
     params = {"FAST": fast}
-    env = kernel_env(project_root(section.path.resolve().parent))
+    env = data_env(section)
 
     solved, died = run_notebook(pipeline.grader_source_notebook(section), params, results=result.results, env=env)
     if died:
@@ -100,7 +102,12 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     for cell in solved.cells:
         grade = cell.metadata.get("nbgrader", {})
         error = _error_of(cell)
-        if grade.get("grade"):
+        if needs_manual_grading(grade):
+            result.manual.append((grade["grade_id"], grade["points"]))
+        if error and needs_manual_grading(grade):
+            result.problems.append(f"solution notebook: the model answer {grade['grade_id']} raised "
+                                   f"{error[0]}: {_first_line(error[1])}")
+        elif is_autograded_test(grade):
             outcome = TestOutcome(grade["grade_id"], grade["points"])
             outcome.solution_ok = error is None and bool(cell.get("outputs") is not None) and not died
             if error:
@@ -111,7 +118,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
             result.problems.append(f"solution notebook: cell {cell.id} raised {error[0]}: {_first_line(error[1])}")
 
     exercise = pipeline.exercise_notebook(section)
-    graded = [i for i, c in enumerate(exercise.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    graded = [i for i, c in enumerate(exercise.cells) if is_autograded_test(c.metadata.get("nbgrader", {}))]
     if graded:
         exercise.cells = exercise.cells[: graded[-1] + 1]
     stubbed, died = run_notebook(exercise, params, env=env)
@@ -120,7 +127,7 @@ def check_section(section: Section, fast: bool = True) -> SectionCheck:
     by_name = {t.name: t for t in result.tests}
     for cell in stubbed.cells:
         grade = cell.metadata.get("nbgrader", {})
-        if not grade.get("grade"):
+        if not is_autograded_test(grade):
             continue
         outcome = by_name.get(grade["grade_id"])
         if outcome is None:

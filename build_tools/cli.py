@@ -96,6 +96,8 @@ def check(
                           "[green]passes[/]" if t.solution_ok else f"[red]FAILS[/] {t.solution_message}",
                           f"[green]fails:[/] {t.stub_message}" if t.stub_fails else f"[red]{t.stub_message}[/]")
         console.print(table)
+        for name, points in result.manual:
+            console.print(f"  {name} ({points:g} points): needs manual grading (never autograded)", highlight=False)
         for problem in result.problems:
             console.print(f"  [red]problem:[/] {problem}", highlight=False)
         all_ok &= result.ok
@@ -165,8 +167,27 @@ def publish(
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(..., help="New folder for the course (must not exist, or be empty)."),
+    title: str = typer.Option(None, "--title", help="The course's title (default: from the folder name)."),
+    author: str = typer.Option("The course authors", "--author"),
+):
+    """Start a new course: config, book pages, one example section, README, Makefile, CI script."""
+    from build_tools.init import init_course
+
+    try:
+        files = init_course(directory, title, author)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    console.print(f"created a course in {directory} ({len(files)} files). Next:\n"
+                  f"  cd {directory} && make book      # or: course build --fast\n"
+                  f"  course serve --watch             # http://127.0.0.1:8000", highlight=False)
+
+
+@app.command()
 def new(
-    name: str = typer.Argument(..., help="Short name, e.g. 'attention_superposition'."),
+    name: str = typer.Argument(..., help="Short name, e.g. 'fourier_series'."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Scaffold a new section source file from the template (next free number)."""
@@ -182,34 +203,41 @@ def new(
     console.print(f"created {path}; try `course check --fast --only {path.stem[:2]}`")
 
 
-try:  # the grader registers its own command
-    from grader.cli import grade as _grade
+from grader.cli import grade as _grade  # noqa: E402  (the grader's commands live beside it)
+from grader.cli import regrade as _regrade  # noqa: E402
+from grader.cli import report as _report  # noqa: E402
 
-    app.command("grade")(_grade)
-except ImportError:
-    pass
+app.command("grade")(_grade)
+app.command("regrade")(_regrade)
+app.command("report")(_report)
 
 @app.command()
-def assets(
-    check: bool = typer.Option(False, "--check", help="Only verify the committed assets against their checksum manifest."),
-    scale: str = typer.Option("full", help="full (the committed assets) or toy (seconds; for tests)."),
-    out: Path = typer.Option(None, help="Output folder (default: assets/lm)."),
+def data(
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
-    """Section 7's language model, tokenizer and SAEs: rebuild them (corpus → tokenizer → model → SAEs) or --check them."""
+    """List the data folders the course declares (course.data in _config.yml) and verify each
+    against its manifest.json checksums."""
     from build_tools.build import find_root
-    from build_tools import lm_assets  # heavy (torch, TransformerLens): imported only here
+    from build_tools.config import ConfigError, load_config
 
-    folder = out or (root or find_root()) / "assets" / "lm"
-    if check:
-        problems = lm_assets.check_assets(folder)
-        for problem in problems:
-            print(problem)
-        if problems:
-            raise typer.Exit(1)
-        console.print(f"[green]assets OK[/] ({folder})")
+    try:
+        course = load_config(root or find_root())
+    except ConfigError as err:
+        print(err)
+        raise typer.Exit(2)
+    if not course.data:
+        console.print("no data folders declared (course.data in _config.yml)")
         return
-    lm_assets.build_assets(folder, scale=scale)
+    problems = []
+    for folder in course.data.values():
+        found = folder.verify()
+        problems += found
+        state = "[red]problems[/]" if found else "[green]OK[/]"
+        console.print(f"{folder.name}: {folder.relative} (${folder.env}) {state}", highlight=False)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -10,29 +10,48 @@ course:
   notebooks_dir: notebooks          # ... under this folder of the published tree
   site_url: https://owner.github.io/repo/
   helpers: course_helpers           # package inlined into notebooks (`from course_helpers.X import ...`)
-  data:                             # read-only folders that sections declare with `data: [lm]`
-    lm:
-      path: assets/lm               # relative to the course root
-      env: COURSE_LM_ASSETS         # the kernel gets this variable: the folder's absolute path
+  data:                             # read-only folders that sections declare with `data: [corpus]`
+    corpus:
+      path: data/corpus             # relative to the course root
+      env: CORPUS_DIR               # the kernel gets this variable: the folder's absolute path
+  grading:                          # `course grade` / `regrade` / `report`
+    gradebook: grading/gradebook.db # nbgrader's gradebook (default); never under dist/
+    timezone: Europe/London         # how due dates and a zip's file times are read (default UTC)
+    due:                            # per section (number or stem)
+      1: "2026-10-05 23:59"
+    late_penalty:                   # applied at export, shown in feedback
+      percent_per_day: 10           # of the points scored, per started day late
+      max_percent: 50               # the penalty never exceeds this
+      zero_after_days: 7            # later than this: 0 points
+      grace_minutes: 5              # submissions within this of the deadline are on time
 ```
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from build_tools.source import SourceError
 
 CONFIG_FILE = "_config.yml"
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ConfigError(Exception):
-    """A problem in ``_config.yml``, formatted as ``path: message``."""
+class ConfigError(SourceError):
+    """A problem in ``_config.yml``, formatted as ``path: message`` (reported like a problem in a
+    section file: every command that reads the sources prints it and writes nothing)."""
+
+    def __init__(self, message: str):
+        super().__init__([message])
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,59 @@ class DataFolder:
             h.update(f.read_bytes())
         return h.hexdigest()
 
+    def verify(self) -> list[str]:
+        """Problems with the folder against its ``manifest.json`` (``{"files": {name: {"sha256",
+        "bytes"}}}``): missing, changed or unlisted files. [] when it matches, or when the folder has
+        no manifest and exists (nothing to verify against)."""
+        if not self.path.is_dir():
+            return [f"{self.path}: missing (declared as data folder {self.name!r} in _config.yml)"]
+        manifest = self.path / "manifest.json"
+        if not manifest.is_file():
+            return []
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError, TypeError) as err:
+            return [f"{manifest}: unreadable ({err})"]
+        problems = []
+        for name, entry in sorted(files.items()):
+            path = self.path / name
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif path.stat().st_size != entry.get("bytes", path.stat().st_size):
+                problems.append(f"{path}: {path.stat().st_size} bytes, the manifest says {entry['bytes']}")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+                problems.append(f"{path}: sha256 differs from the manifest")
+        listed = set(files) | {"manifest.json"}
+        problems += [f"{p}: not in the manifest" for p in sorted(self.path.rglob("*"))
+                     if p.is_file() and str(p.relative_to(self.path)) not in listed]
+        return problems
+
+
+@dataclass(frozen=True)
+class LatePenalty:
+    """Late work: `percent_per_day` of the score per started day late, at most `max_percent`;
+    0 points when more than `zero_after_days` late (None: never)."""
+
+    percent_per_day: float = 0.0
+    max_percent: float = 100.0
+    zero_after_days: float | None = None
+    grace_minutes: float = 0.0
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    gradebook: Path | None = None  # absolute; None: <course root>/grading/gradebook.db
+    timezone: str = "UTC"
+    due: dict[str, dt.datetime] = field(default_factory=dict)  # section selector -> aware datetime
+    late_penalty: LatePenalty = field(default_factory=LatePenalty)
+
+    def due_for(self, stem: str, number: int | None) -> dt.datetime | None:
+        """The due date of a section given by stem (`01_toy`) or number (1, "01")."""
+        for key in (stem, str(number) if number is not None else None, f"{number:02d}" if number is not None else None):
+            if key is not None and key in self.due:
+                return self.due[key]
+        return None
+
 
 @dataclass(frozen=True)
 class CourseConfig:
@@ -71,6 +143,7 @@ class CourseConfig:
     site_url: str = ""
     helpers: str = "course_helpers"
     data: dict[str, DataFolder] = field(default_factory=dict)
+    grading: GradingConfig = field(default_factory=GradingConfig)
     raw: dict = field(default_factory=dict)  # the whole `course:` block, for settings other modules own
 
     def as_links_config(self) -> dict:
@@ -125,5 +198,70 @@ def load_config(root: Path) -> CourseConfig:
         site_url=str(course.get("site_url", "")),
         helpers=helpers,
         data=data,
+        grading=_grading(path, root, course.get("grading") or {}),
         raw=course,
     )
+
+
+def parse_when(text, zone: dt.tzinfo) -> dt.datetime:
+    """A date or date-time as written in the config or an extensions file; naive ones are in `zone`.
+    A bare date means the end of that day."""
+    if isinstance(text, dt.datetime):
+        when = text
+    elif isinstance(text, dt.date):
+        when = dt.datetime.combine(text, dt.time(23, 59, 59))
+    else:
+        raw = str(text).strip()
+        when = dt.datetime.fromisoformat(raw)
+        if len(raw) <= 10:
+            when = when.replace(hour=23, minute=59, second=59)
+    return when if when.tzinfo else when.replace(tzinfo=zone)
+
+
+def _number(path: Path, where: str, value, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ConfigError(f"{path}: {where} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _grading(path: Path, root: Path, block) -> GradingConfig:
+    if not isinstance(block, dict):
+        raise ConfigError(f"{path}: course.grading must be a mapping")
+    unknown = set(block) - {"gradebook", "timezone", "due", "late_penalty"}
+    if unknown:
+        raise ConfigError(f"{path}: course.grading: unknown setting(s) {sorted(unknown)} "
+                          "(known: due, gradebook, late_penalty, timezone)")
+    zone_name = str(block.get("timezone", "UTC"))
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: course.grading.timezone {zone_name!r} is not a time zone name (e.g. Europe/Paris)")
+    gradebook = None
+    if block.get("gradebook"):
+        gradebook = (root / str(block["gradebook"])).resolve()
+        if (root / "dist").resolve() in gradebook.parents:
+            raise ConfigError(f"{path}: course.grading.gradebook must not lie under dist/ (make clean deletes it)")
+    due = {}
+    if not isinstance(block.get("due") or {}, dict):
+        raise ConfigError(f"{path}: course.grading.due must map sections to dates")
+    for key, value in (block.get("due") or {}).items():
+        try:
+            due[str(key)] = parse_when(value, zone)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: course.grading.due.{key}: {value!r} is not a date "
+                              "(write 2026-10-05 or \"2026-10-05 23:59\")") from None
+    rule = block.get("late_penalty") or {}
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{path}: course.grading.late_penalty must be a mapping")
+    unknown = set(rule) - {"percent_per_day", "max_percent", "zero_after_days", "grace_minutes"}
+    if unknown:
+        raise ConfigError(f"{path}: course.grading.late_penalty: unknown setting(s) {sorted(unknown)}")
+    where = "course.grading.late_penalty."
+    penalty = LatePenalty(
+        percent_per_day=_number(path, where + "percent_per_day", rule.get("percent_per_day", 0)),
+        max_percent=_number(path, where + "max_percent", rule.get("max_percent", 100)),
+        zero_after_days=(None if rule.get("zero_after_days") is None
+                         else _number(path, where + "zero_after_days", rule["zero_after_days"])),
+        grace_minutes=_number(path, where + "grace_minutes", rule.get("grace_minutes", 0)),
+    )
+    return GradingConfig(gradebook=gradebook, timezone=zone_name, due=due, late_penalty=penalty)

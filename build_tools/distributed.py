@@ -53,7 +53,8 @@ def execute_on_cluster(scheduler: str, runs: list[dict], threads: int | None = N
             future = client.submit(
                 run_fresh, run["nb"], stem=run["stem"], section_number=run["section_number"],
                 parameters=run["parameters"], work_dir=run["work_dir"], timeout=run.get("timeout"),
-                threads=threads, on_cell=functools.partial(_put, events) if events else None,
+                threads=threads, kernel_env=run.get("kernel_env"),
+                on_cell=functools.partial(_put, events) if events else None,
                 key=f"course-build-{run['stem']}-{batch}", pure=False, retries=0)
             futures[future] = run
         try:

@@ -23,7 +23,7 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from papermill.exceptions import PapermillExecutionError
 
 from build_tools.atomic import copy_file, write_notebook, write_text
-from build_tools.source import environment, kernel_env, project_root
+from build_tools.source import environment
 
 
 class ExecutionFailed(Exception):
@@ -56,12 +56,21 @@ def cached_run(cache_dir: Path, stem: str, key: str) -> tuple[Path, Path]:
 
 
 def run_key(nb, parameters: dict, lock_text: str, work_dir: Path) -> str:
-    """The cache key of a run: its code, parameters, locked versions and (where the code loads
-    them) the course's model files."""
-    assets = kernel_env(project_root(Path(work_dir).resolve())).get("COURSE_LM_ASSETS")
-    if assets and any("COURSE_LM_ASSETS" in c.source for c in nb.cells if c.cell_type == "code"):
-        lock_text += (Path(assets) / "manifest.json").read_text()  # new model files: run it again
+    """The cache key of a run: its code, parameters and locked versions (the caller adds the
+    digests of the data folders the section reads to `lock_text`)."""
     return cache_key(nb, parameters, lock_text)
+
+
+def offline_figures_profile(work_dir: Path) -> Path:
+    """An IPython folder whose startup script loads coursepress's offline plotly renderer, so every
+    figure on the site is drawn from the site's own plotly.js, whatever the section imports."""
+    ipython_dir = work_dir / "ipython"
+    startup = ipython_dir / "profile_default" / "startup" / "00-coursepress-offline-figures.py"
+    text = "try:\n    import coursepress.plots  # noqa: F401\nexcept ImportError:\n    pass\n"
+    if not startup.exists() or startup.read_text() != text:
+        startup.parent.mkdir(parents=True, exist_ok=True)
+        startup.write_text(text)
+    return ipython_dir
 
 
 def _merge_outputs(fresh, cached):
@@ -119,18 +128,19 @@ def execute(
     timeout: int | None = None,
     threads: int | None = None,
     only_cached: bool = False,
+    kernel_env: dict | None = None,
     on_cell: Callable[[tuple[str, int, int]], None] | None = None,
 ) -> Executed | None:
     """Run `nb` (or reuse its cached run). `threads` caps the kernel's BLAS/OpenMP threads, so that
     several notebooks can run side by side without oversubscribing the cores. With `only_cached`,
-    return None instead of executing. `on_cell` receives (stem, cells done, cells in all) as the
-    run starts and after every code cell."""
+    return None instead of executing. `kernel_env`: variables the kernel gets (declared data folders).
+    `on_cell` receives (stem, cells done, cells in all) as the run starts and after every code cell."""
     key = run_key(nb, parameters, lock_text, work_dir)
     cached = reuse_cached(nb, stem, section_number, key, cache_dir, results_dir)
     if cached is not None or only_cached:
         return cached
     run = run_fresh(nb, stem=stem, section_number=section_number, parameters=parameters, work_dir=work_dir,
-                    timeout=timeout, threads=threads, on_cell=on_cell)
+                    timeout=timeout, threads=threads, kernel_env=kernel_env, on_cell=on_cell)
     return store_run(nb, run, stem=stem, section_number=section_number, key=key, cache_dir=cache_dir,
                      results_dir=results_dir)
 
@@ -167,16 +177,17 @@ def _cell_hook(on_cell, stem: str, total: int):
 
 
 def run_fresh(nb, *, stem: str, section_number: int, parameters: dict, work_dir: Path,
-              timeout: int | None = None, threads: int | None = None, on_cell=None) -> FreshRun:
-    """Parameterise and execute `nb` with papermill in a scratch folder of its own under `work_dir`;
-    writes nothing else (the caller keeps the run)."""
+              timeout: int | None = None, threads: int | None = None, kernel_env: dict | None = None,
+              on_cell=None) -> FreshRun:
+    """Parameterise and execute `nb` with papermill in a scratch folder under `work_dir`; writes
+    nothing else (the caller keeps the run, wherever this ran)."""
     scratch = Path(work_dir) / stem  # one run of a section at a time: a fixed path keeps outputs stable
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         (scratch / "results").mkdir(parents=True)
         input_path, output_path = scratch / f"{stem}.input.ipynb", scratch / f"{stem}.ipynb"
         nbformat.write(nb, input_path)
-        env = {**kernel_env(project_root(scratch.resolve())),
+        env = {**(kernel_env or {}), "IPYTHONDIR": str(offline_figures_profile(Path(work_dir)).resolve()),
                "COURSE_BUILD": "1", "COURSE_RESULTS_DIR": str((scratch / "results").resolve()),
                "PYTHONWARNINGS": "ignore::DeprecationWarning"}
         if threads:

@@ -18,6 +18,7 @@ class Block:
     lines: list[str]  # without the marker lines
     start: int  # offset of the BEGIN marker (or first line) within the cell
     indent: str = ""
+    end: int | None = None  # offset of the END marker; None for plain text and a block never closed
 
 
 def scan(source: str) -> tuple[list[Block], list[tuple[int, str]]]:
@@ -50,6 +51,7 @@ def scan(source: str) -> tuple[list[Block], list[tuple[int, str]]]:
             if open_block is None or open_block.kind != kinds[what]:
                 problems.append((offset, f"'### END {what}' without a matching '### BEGIN {what}'"))
                 continue
+            open_block.end = offset
             blocks.append(open_block)
             open_block = None
     if open_block is not None:
@@ -136,3 +138,12 @@ def marker_lines(source: str) -> list[str]:
 def hidden_lines(source: str) -> list[str]:
     blocks, _ = scan(source)
     return [line for b in blocks if b.kind == "hidden" for line in b.lines]
+
+
+def hidden_ranges(source: str) -> list[tuple[int, int]]:
+    """Hidden-test blocks as 1-based inclusive line ranges, marker lines included: the line numbers
+    Python reports for the cell's code (the grader uses them to tell a hidden failure from a public
+    one). A block never closed runs to the last line."""
+    last_line = source.count("\n") + 1
+    return [(b.start + 1, b.end + 1 if b.end is not None else last_line)
+            for b in scan(source)[0] if b.kind == "hidden"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from build_tools.source import Section
 from build_tools.split import (
-    add_nbgrader_metadata, add_setup_cell, assign_ids, finalize, inline_helpers, make_page,
+    add_nbgrader_metadata, add_setup_cell, assign_ids, clear_manual_answers, finalize, inline_helpers, make_page,
     render_code, render_exercise_headers, render_folds, select_cells,
 )
 
@@ -18,7 +18,10 @@ def _common(section: Section, audience: str):
 
 
 def _section_meta(section: Section) -> dict:
-    return {"section": section.number, "stem": section.stem, "title": section.title}
+    meta = {"section": section.number, "stem": section.stem, "title": section.title}
+    if section.data:  # the grader binds these course data folders into its sandbox
+        meta["data"] = section.data
+    return meta
 
 
 def exercise_notebook(section: Section):
@@ -26,6 +29,7 @@ def exercise_notebook(section: Section):
     nb = _common(section, "exercise")
     nb = render_folds(nb, "details")
     nb = render_code(nb, solutions="stub", hidden="drop")
+    nb = clear_manual_answers(nb)
     nb = add_nbgrader_metadata(nb)
     return finalize(nb, _section_meta(section))
 

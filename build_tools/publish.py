@@ -1,7 +1,7 @@
 """`course publish`: one deployable tree (site + notebooks + assets), to a folder or a git branch.
 
-The tree is the built site: notebooks live under `<notebooks_dir>/` and section-7 assets under
-`_static/assets/`, so every Colab badge (GitHub URL of the published branch) and every download
+The tree is the built site: notebooks live under `<notebooks_dir>/` and each data folder the course
+declares (`course.data` in _config.yml) under `_static/<its path>/`, so every Colab badge (GitHub URL of the published branch) and every download
 link resolves inside the same tree. `--version X.Y` also keeps a frozen copy under `vX.Y/` whose
 links point at its own notebooks, so a class that started on one version is not broken mid-term.
 """
@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from build_tools.site import load_course_config
+from build_tools.config import load_config
 
 VERSION = re.compile(r"^\d+(\.\d+)*$")
 
@@ -57,7 +57,7 @@ def assemble(html: Path, dest: Path, config: dict, version: str | None, keep: Pa
 
 
 def publish_to_dir(root: Path, html: Path, dest: Path, version: str | None) -> Path:
-    config = load_course_config(root)
+    config = load_config(root).as_links_config()
     tree = assemble(html, dest, config, version)
     if dest.exists():
         shutil.rmtree(dest)
@@ -68,7 +68,7 @@ def publish_to_dir(root: Path, html: Path, dest: Path, version: str | None) -> P
 
 def publish_to_branch(root: Path, html: Path, branch: str, remote: str, version: str | None) -> str:
     """Commit the tree to `branch` of `remote` (plain git, like ghp-import), keeping earlier versions."""
-    config = load_course_config(root)
+    config = load_config(root).as_links_config()
     url = _git("remote", "get-url", remote, cwd=root)
     work = Path(tempfile.mkdtemp(prefix="course-pages-"))
     _git("init", "-q", cwd=work)

@@ -22,7 +22,7 @@ CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 STEM_PATTERN = re.compile(r"^(?P<number>\d\d)_[a-z0-9_]+$")
 KNOWN_OPTIONS = {
     "tags", "exercise", "difficulty", "importance", "minutes", "test", "points", "only",
-    "skip_grading", "fold", "include", "id",
+    "skip_grading", "fold", "include", "id", "manual", "task",
 }
 
 
@@ -47,20 +47,28 @@ class Section:
     def title(self) -> str:
         return str(self.meta.get("title", self.stem))
 
+    @property
+    def data(self) -> list[str]:
+        """Names of the course's data folders this section reads (header ``data: [...]``)."""
+        data = self.meta.get("data", [])
+        return [str(d) for d in data] if isinstance(data, list) else []
+
 
 def project_root(start: Path) -> Path:
-    """The folder holding ``course_helpers/`` (where ``include=`` paths are resolved)."""
+    """The course folder: the nearest folder above `start` holding ``_config.yml`` (where
+    ``include=`` paths and the course's helpers are resolved); the current folder if none."""
     for folder in [start, *start.parents]:
-        if (folder / "course_helpers").is_dir():
+        if (folder / "_config.yml").is_file():
             return folder
     return Path.cwd()
 
 
-def kernel_env(root: Path) -> dict:
-    """Environment every section kernel of this project gets (build, check): where section 7's
-    committed model files are, so that loading them never depends on the kernel's working folder."""
-    assets = Path(root) / "assets" / "lm"
-    return {"COURSE_LM_ASSETS": str(assets.resolve())} if (assets / "manifest.json").exists() else {}
+def data_env(section: "Section") -> dict:
+    """Environment of a kernel running this section: each data folder its header declares
+    (``data: [name]``) as the variable the course config names for it."""
+    from build_tools.config import load_config
+
+    return load_config(project_root(section.path.resolve().parent)).kernel_env(section.data)
 
 
 @contextlib.contextmanager

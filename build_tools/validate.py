@@ -6,7 +6,8 @@ import ast
 import re
 
 from build_tools import markers
-from build_tools.source import Section, SourceError, where
+from build_tools.config import load_config
+from build_tools.source import Section, SourceError, project_root, where
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ONLY_VALUES = {"solution", "exercise", "page"}
@@ -29,6 +30,15 @@ def _check_header(section: Section, problems: list[str]) -> None:
     req = meta.get("colab_requires", [])
     if not isinstance(req, list) or not all(isinstance(r, str) for r in req):
         problems.append(f"{path}:1: header 'colab_requires' must be a list of pip requirement strings")
+    data = meta.get("data", [])
+    if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+        problems.append(f"{path}:1: header 'data' must be a list of data folder names (course.data in _config.yml)")
+    else:
+        declared = load_config(project_root(path.resolve().parent)).data
+        for name in data:
+            if name not in declared:
+                problems.append(f"{path}:1: header 'data' names {name!r}, which _config.yml does not declare "
+                                f"(course.data: {', '.join(declared) or 'none declared'})")
 
 
 def _check_parameters(cell, problems: list[str]) -> None:
@@ -78,7 +88,7 @@ def _check_options(cell, problems: list[str]) -> None:
             problems.append(f"{head}: points must be a positive number (got {points!r})")
         if "only" in opts:
             problems.append(f"{head}: a graded test cell cannot be only={opts['only']!r}")
-    elif "points" in opts:
+    elif "points" in opts and not is_manual_cell(opts):
         problems.append(f"{head}: points= without test=NAME: name the graded test")
     if "only" in opts and opts["only"] not in ONLY_VALUES:
         problems.append(f"{head}: only= must be one of {sorted(ONLY_VALUES)} (got {opts['only']!r})")
@@ -92,6 +102,39 @@ def _check_options(cell, problems: list[str]) -> None:
         problems.append(f"{head}: skip_grading= must be true or false")
 
 
+def is_manual_cell(opts: dict) -> bool:
+    """A manually graded answer (``manual=true``) or a task (``task=true``): points, never autograded."""
+    return opts.get("manual") is True or opts.get("task") is True
+
+
+def _check_manual(cell, problems: list[str]) -> None:
+    """``manual=true points=N id=NAME`` (markdown or code answer) and ``task=true points=N id=NAME``
+    (markdown): nbgrader's manually graded answer and task cells."""
+    opts = cell.metadata["course"]
+    head = f"{opts['origin']}:{opts['header_line']}"
+    for key in ("manual", "task"):
+        if key in opts and opts[key] is not True:
+            problems.append(f"{head}: {key}= must be true ({key}=true), or leave it out (got {opts[key]!r})")
+    if not is_manual_cell(opts):
+        return
+    kind = "manual" if opts.get("manual") is True else "task"
+    if opts.get("manual") is True and opts.get("task") is True:
+        problems.append(f"{head}: a cell is either a manually graded answer (manual=true) or a task (task=true), not both")
+    if kind == "task" and cell.cell_type != "markdown":
+        problems.append(f"{head}: task=true belongs on a markdown cell (the task's description)")
+    for key in ("test", "exercise", "only", "skip_grading", "include"):
+        if key in opts:
+            problems.append(f"{head}: {key}= cannot go with {kind}=true")
+    points = opts.get("points")
+    if points is None:
+        problems.append(f"{head}: a {kind}=true cell needs points=N (what a human grader can give)")
+    elif isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+        problems.append(f"{head}: points must be a positive number (got {points!r})")
+    if "id" not in opts:
+        problems.append(f"{head}: a {kind}=true cell needs id=NAME (its grade id in the gradebook; keep it "
+                        "stable across edits so that grades already given stay attached)")
+
+
 def _check_markers(cell, problems: list[str]) -> None:
     opts = cell.metadata["course"]
     if cell.cell_type != "code":
@@ -102,7 +145,10 @@ def _check_markers(cell, problems: list[str]) -> None:
     for offset, message in found:
         problems.append(f"{where(cell, offset)}: {message}")
     for block in blocks:
-        if block.kind == "hidden" and "test" not in opts:
+        if block.kind == "hidden" and "test" not in opts and opts.get("manual") is True:
+            problems.append(f"{where(cell, block.start)}: hidden tests in a manually graded answer (manual=true): "
+                            "nothing runs them")
+        elif block.kind == "hidden" and "test" not in opts:
             problems.append(f"{where(cell, block.start)}: hidden tests outside a graded test cell "
                             "(add test=NAME points=N to the cell)")
         if block.kind == "solution" and "test" in opts:
@@ -162,6 +208,9 @@ def _check_structure(section: Section, problems: list[str]) -> None:
         if "exercise" in opts:
             close(current)
             current = [cell, 0]
+        elif is_manual_cell(opts):
+            if current is not None:
+                current[1] += 1  # a human grades it: the exercise has something graded
         elif "test" in opts:
             if current is None:
                 problems.append(f"{opts['origin']}:{opts['header_line']}: graded test {opts['test']!r} has "
@@ -176,6 +225,7 @@ def validate(section: Section) -> list[str]:
     _check_header(section, problems)
     for cell in section.nb.cells:
         _check_options(cell, problems)
+        _check_manual(cell, problems)
         _check_markers(cell, problems)
         _check_syntax(cell, problems)
     _check_structure(section, problems)

@@ -1,6 +1,6 @@
 """Section 7's language model, its two SAEs and held-out tokens: one loading path for everyone.
 
-The course trains its own 1-layer GELU transformer and SAEs (`build_tools/lm_assets.py`) and commits
+The course trains its own 1-layer GELU transformer and SAEs (`assets/lm_recipe/`, the `lm-assets` command) and commits
 them under `assets/lm/`. `asset_dir()` finds them:
 
 1. `$COURSE_LM_ASSETS` if set;

@@ -1,6 +1,6 @@
 """nbgrader's side of grading: the gradebook, sanitising a submission, recording its grades.
 
-Host-side only (it touches the gradebook); the execution itself happens in `sandbox.run_job`.
+Host-side only (it touches the gradebook); the execution itself happens in `sandbox.grade_in_sandbox`.
 
 1. `prepare_gradebook` records the section in nbgrader's gradebook exactly as
    `nbgrader generate_assignment` would: the release with the *source* test cells (hidden tests
@@ -8,80 +8,30 @@ Host-side only (it touches the gradebook); the execution itself happens in `sand
 2. `sanitize` runs nbgrader's own sanitising preprocessors on a submission — `ClearOutput`,
    `DeduplicateIds`, `OverwriteKernelspec`, `OverwriteCells` (test cells restored from the
    gradebook, checksum changes reported) and `CheckCellMetadata`.
-3. `prepare_job` goes one step further than nbgrader: the graded notebook is rebuilt on the
-   release's skeleton, so a deleted, edited or moved test cell is simply the instructor's cell
-   in the instructor's place; only the student's answer cells (matched by nbgrader grade_id) and
-   cells the student added come from the submission. Cells marked `skip_grading` are dropped and
-   `FAST = True` is injected after the parameters cell.
-4. `record` turns the verdicts into a notebook whose test cells carry an error output exactly
+3. (`prepare.py` builds the job the sandbox runs; `sandbox.py` runs it.)
+4. `test_results` and `graded_notebook` turn the outcome into per-test results, and `record` turns the verdicts into a notebook whose test cells carry an error output exactly
    when the test failed (never a stderr stream: warnings cost nothing) and lets nbgrader's
    `SaveAutoGrades` (`utils.determine_grade`) score it, in one transaction.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import functools
-import hashlib
 import logging
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from unittest import mock
 
 import nbformat
 from nbformat import NotebookNode
 
-from .section import SectionSpec, _grade_id, is_solution_cell, is_test_cell, normalize_ws
+from .prepare import Prepared, prepare_job, section_preimports, suspicious_constructs, test_cell_changes  # noqa: F401
+from .section import SectionSpec, _grade_id, is_solution_cell, is_test_cell
 
 LOG = logging.getLogger("grader.nbgrader")
 LOG.setLevel(logging.ERROR)
-
-LIBRARY_CLASSES = [
-    ("torch", "Tensor"), ("torch._C", "TensorBase"), ("torch.nn", "Module"), ("torch.nn", "Parameter"),
-    ("numpy", "ndarray"),
-]
-
-# Constructs that an honest answer to this course never needs, and that attacks on an
-# in-process test runner do. Their presence does not change a grade; it asks a human to look.
-SUSPICIOUS = {
-    "_course_grader": "the grader's internals",
-    "__code__": "__code__",
-    "__closure__": "__closure__",
-    "__globals__": "__globals__",
-    "__builtins__": "__builtins__",
-    "builtins": "builtins",
-    "sys.modules": "sys.modules",
-    "_getframe": "sys._getframe",
-    "f_back": "frame objects",
-    "f_globals": "frame objects",
-    "f_locals": "frame objects",
-    "tb_frame": "frame objects",
-    "import gc": "gc",
-    "gc.": "gc",
-    "ctypes": "ctypes",
-    "settrace": "sys.settrace",
-    "setprofile": "sys.setprofile",
-    "inspect": "inspect",
-    "/proc": "/proc",
-    "get_ipython": "get_ipython",
-    "__import__": "__import__",
-    "importlib": "importlib",
-    "threading": "threading",
-    "_thread": "_thread",
-    "fork": "fork",
-    "subprocess": "subprocess",
-    "os.system": "os.system",
-    "os.kill": "os.kill",
-    "os._exit": "os._exit",
-    "signal": "signal",
-    "socket": "socket",
-    "urllib": "urllib",
-    "__subclasses__": "__subclasses__",
-    "setattr(": "setattr",
-}
-
 
 class SubmissionError(Exception):
     """This submission cannot be graded (wrong section, no metadata, corrupted metadata)."""
@@ -116,20 +66,14 @@ def _alembic_head() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def _fast_gradebook_creation() -> None:
-    import nbgrader.api
-
-    nbgrader.api.get_alembic_version = _alembic_head
-
-
 def prepare_gradebook(spec: SectionSpec, db_url: str) -> None:
     from nbgrader.api import Gradebook
 
     _alembic_on_path()
-    _fast_gradebook_creation()
     from nbgrader.preprocessors import SaveCells
 
-    with Gradebook(db_url) as gb:
+    # Only a new gradebook asks for the revision, and only here (before any worker starts).
+    with mock.patch("nbgrader.api.get_alembic_version", _alembic_head), Gradebook(db_url) as gb:
         gb.update_or_create_assignment(spec.stem)
     try:
         SaveCells(log=LOG).preprocess(spec.master_notebook(), resources(spec, db_url))
@@ -140,7 +84,7 @@ def prepare_gradebook(spec: SectionSpec, db_url: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-def check_section(nb: NotebookNode, spec: SectionSpec) -> None:
+def check_submission_matches(nb: NotebookNode, spec: SectionSpec) -> None:
     stem = (nb.metadata.get("course") or {}).get("stem")
     if stem and stem != spec.stem:
         raise SubmissionError(f"this notebook is for section {stem}, not {spec.stem}")
@@ -172,7 +116,7 @@ def sanitize(nb: NotebookNode, spec: SectionSpec, db_url: str, student: str) -> 
     from nbgrader.nbgraderformat import ValidationError
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec
 
-    check_section(nb, spec)
+    check_submission_matches(nb, spec)
     changes: list = []
     res = resources(spec, db_url, student)
     try:
@@ -186,159 +130,6 @@ def sanitize(nb: NotebookNode, spec: SectionSpec, db_url: str, student: str) -> 
     return nb, changes
 
 
-def test_cell_changes(nb: NotebookNode, spec: SectionSpec) -> list[str]:
-    """Notes on graded test cells the student edited, deleted or moved (all restored anyway)."""
-    release = {_grade_id(c): c.source for c in spec.release.cells if is_test_cell(c)}
-    seen, order, edited = set(), [], []
-    for cell in nb.cells:
-        gid = _grade_id(cell)
-        if gid in release and gid not in seen:
-            seen.add(gid)
-            order.append(gid)
-            if normalize_ws(cell.get("source", "")) != normalize_ws(release[gid]):
-                edited.append(gid)
-    notes = []
-    if edited:
-        notes.append("edited test cells were restored: " + ", ".join(edited))
-    missing = [t for t in release if t not in seen]
-    if missing:
-        notes.append("deleted test cells were restored: " + ", ".join(missing))
-    if order != [t for t in release if t in seen]:
-        notes.append("reordered test cells were put back in place")
-    return notes
-
-
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Prepared:
-    job: dict
-    test_cells: dict  # test id -> index in job["cells"]
-    notes: list = field(default_factory=list)
-    flags: list = field(default_factory=list)
-    answered: int = 0
-    solutions: dict = field(default_factory=dict)  # grade_id -> code graded
-
-
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _imports(code: str) -> list[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
-    names = []
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.append(node.module)
-    return names
-
-
-def suspicious_constructs(code: str) -> list[str]:
-    # ignore comments and the contents of ordinary prose strings would be nicer; a plain scan is
-    # enough for a review flag
-    return sorted({label for token, label in SUSPICIOUS.items() if token in code})
-
-
-def section_preimports(spec: SectionSpec) -> list[str]:
-    """Modules the instructor's cells and tests import: the harness imports them before any student
-    code runs, and a warm sandbox imports them once for all the section's submissions."""
-    names: set[str] = set()
-    for sk in spec.skeleton:
-        if not sk.skip and sk.kind in ("param", "instructor", "test"):
-            names.update(_imports(sk.source))
-    return sorted(names)
-
-
-def prepare_job(nb: NotebookNode, spec: SectionSpec) -> Prepared:
-    release_code = {c.get("id"): c.source for c in spec.release.cells if c.cell_type == "code"}
-    release_sources = {normalize_ws(s) for s in release_code.values()}
-    stubs = {c.ref: c.source for c in spec.skeleton if c.kind == "solution"}
-
-    answers: dict[str, str] = {}
-    added: dict[str | None, list[str]] = {}
-    anchor = None
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        if is_solution_cell(cell):
-            gid = _grade_id(cell)
-            if gid in stubs:
-                answers[gid] = cell.source
-                anchor = gid
-            continue
-        if is_test_cell(cell) or cell.get("metadata", {}).get("nbgrader"):
-            continue  # the instructor's; restored from the source in the skeleton
-        if cell.get("id") in release_code or normalize_ws(cell.source) in release_sources:
-            continue  # an instructor cell (possibly edited): the instructor's version is used
-        if not cell.source.strip():
-            continue
-        added.setdefault(anchor, []).append(cell.source)
-
-    cells: list[dict] = []
-    test_cells: dict[str, int] = {}
-    notes: list[str] = []
-    instructor: list[tuple[str, int]] = []
-    required: dict[str, list] = {}
-    answered = 0
-
-    def push(kind, ref, code):
-        cells.append({"kind": kind, "ref": ref, "code": code})
-        if kind in ("instructor", "param"):
-            instructor.append((_hash(code), len(cells) - 1))
-
-    first_solution = True
-    for sk in spec.skeleton:
-        if sk.skip:
-            continue
-        if sk.kind == "param":
-            push("param", sk.ref, sk.source)
-            push("param", "injected-parameters", "# Injected by the grader\nFAST = True\n")
-        elif sk.kind == "instructor":
-            if sk.source.strip():  # IPython does not even announce a blank cell
-                push("instructor", sk.ref, sk.source)
-        elif sk.kind == "solution":
-            if first_solution:
-                for code in added.pop(None, []):
-                    push("added", "added", code)
-                first_solution = False
-            code = answers.get(sk.ref)
-            if code is None:
-                notes.append(f"answer cell {sk.ref} is missing: graded as unanswered")
-                code = sk.source
-            elif normalize_ws(code) != normalize_ws(sk.source):
-                answered += 1
-            push("solution", sk.ref, code)
-            for extra in added.pop(sk.ref, []):
-                push("added", "added", extra)
-        elif sk.kind == "test":
-            required[sk.ref] = [list(x) for x in instructor]
-            test_cells[sk.ref] = len(cells)
-            push("test", sk.ref, "")
-    for leftover in added.values():  # anchored to an answer cell the section does not have
-        for code in leftover:
-            push("added", "added", code)
-
-    student_code = "\n".join(c["code"] for c in cells if c["kind"] in ("solution", "added"))
-    flags = suspicious_constructs(student_code)
-    n_added = sum(1 for c in cells if c["kind"] == "added")
-    if n_added:
-        notes.append(f"{n_added} cell(s) the student added were run after their answer cells")
-    job = {
-        "cells": cells,
-        "tests": {tid: {"code": t.code, "hidden": t.hidden_ranges} for tid, t in spec.tests.items()},
-        "instructor_hashes": sorted({h for h, _ in instructor}),
-        "required": required,
-        "preimport": section_preimports(spec),
-        "library_classes": [list(x) for x in LIBRARY_CLASSES],
-    }
-    return Prepared(job=job, test_cells=test_cells, notes=notes, flags=flags, answered=answered,
-                    solutions={k: v for k, v in answers.items()})
-
-
 # ---------------------------------------------------------------------------------------------
 def test_results(prep: Prepared, outcome) -> dict:
     """Per test: {status, points, where, message} from verdicts and cell events."""
@@ -347,15 +138,15 @@ def test_results(prep: Prepared, outcome) -> dict:
         v = outcome.verdicts.get(tid)
         ev = outcome.cells.get(idx, {})
         cell_status = ev.get("status")
-        if v is not None and v["status"] == "pass":
+        if v is not None and v.status == "pass":
             out[tid] = {"status": "passed", "where": "", "message": ""}
         elif v is not None:
-            if v["ename"] == "KeyboardInterrupt" and cell_status == "timeout":
+            if v.ename == "KeyboardInterrupt" and cell_status == "timeout":
                 out[tid] = {"status": "timed out", "where": "", "message": ""}
-            elif v["where"] == "hidden":
+            elif v.where == "hidden":
                 out[tid] = {"status": "failed", "where": "hidden", "message": ""}
             else:
-                msg = f"{v['ename']}: {v['message']}" if v["message"] else v["ename"]
+                msg = f"{v.ename}: {v.message}" if v.message else v.ename
                 out[tid] = {"status": "failed", "where": "public", "message": msg}
         else:
             status = {"died": "crashed (the kernel died)", "killed": "timed out (the kernel was stopped)",
@@ -370,9 +161,9 @@ def graded_notebook(spec: SectionSpec, prep: Prepared, results: dict, outcome=No
     nb = spec.master_notebook()
     by_ref = {}
     if outcome is not None:
-        for i, c in enumerate(prep.job["cells"]):
-            if c["kind"] == "solution" and i in outcome.cells:
-                by_ref[c["ref"]] = outcome.cells[i].get("outputs", [])
+        for i, c in enumerate(prep.job.cells):
+            if c.kind == "solution" and i in outcome.cells:
+                by_ref[c.ref] = outcome.cells[i].get("outputs", [])
     for cell in nb.cells:
         gid = _grade_id(cell)
         if is_solution_cell(cell) and gid in prep.solutions:

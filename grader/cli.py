@@ -68,6 +68,12 @@ def grade(
     cold_sandboxes: bool = typer.Option(False, "--cold-sandboxes", help="A new sandbox and kernel process per submission, "
                                         "instead of a warm sandbox per worker that forks each submission's kernel from "
                                         "pre-imported libraries (slower: every kernel imports torch again)."),
+    roster: Optional[Path] = typer.Option(None, "--roster", help="Class roster CSV (id,name,email, or Canvas's gradebook "
+                                          "export): every rostered student gets a row; unknown ids are flagged."),
+    extensions: Optional[Path] = typer.Option(None, "--extensions", help="Per-student deadlines: CSV 'student,due' "
+                                              "or 'student,days' (extra days on the section's due date)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Course config with the course.grading block "
+                                          "(due dates, late penalty, gradebook; default: the project's _config.yml)."),
 ) -> int:
     """Autograde every submission of SECTION in a sandbox: grades.csv, HTML feedback, nbgrader gradebook.
 
@@ -77,19 +83,20 @@ def grade(
     submissions could not be graded (see grades.csv), 2 nothing was graded (setup problem).
     """
     code = _grade(*(_plain(v) for v in (section, submissions, out, workers, scheduler, cell_timeout, timeout,
-                                        memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes)))
-    import click
-
-    if click.get_current_context(silent=True) is not None and code:
-        raise typer.Exit(code)  # invoked as a command: make the exit code the process's
-    return code
+                                        memory_mb, db, unsafe_no_sandbox, course_dir, cold_sandboxes, roster,
+                                        extensions, config)))
+    return _exit(code)
 
 
 def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout, memory_mb, db,
-           unsafe_no_sandbox, course_dir, cold_sandboxes=False) -> int:
-    from . import autograde, intake, runner, sandbox
-    from .section import SectionError, find_section_files, load_section
+           unsafe_no_sandbox, course_dir, cold_sandboxes=False, roster=None, extensions=None, config=None,
+           again: Optional[dict] = None) -> int:
+    """again: a regrade ({students, tests, reason}) instead of SUBMISSIONS."""
+    from . import autograde, export, intake, ledger, regrade, runner, sandbox, term
+    from .section import SectionError, find_section_files, read_section_spec, resolve_data
 
+    if again is not None:
+        submissions = "(kept from the last grading)"
     if out is None or submissions is None or section is None:
         console.print("[red]SECTION, SUBMISSIONS and --out are required[/]")
         return EXIT_USAGE
@@ -108,12 +115,30 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     try:
         cdir = _course_dir(str(section), course_dir)
         stem, release, source = find_section_files(str(section), cdir)
-        spec = load_section(release, source)
+        spec = read_section_spec(release, source)
+        spec.data = resolve_data(spec, cdir)
     except (SectionError, OSError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
     try:
-        subs = intake.discover(Path(submissions), spec.stem)
+        setup = term.setup(spec, roster, extensions, config)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return EXIT_USAGE
+    db_url = term.gradebook_url(db, cdir, course_dir, setup)
+    plan = None
+    try:
+        if again is not None:
+            journal = export.Journal(out, spec.stem)
+            plan = regrade.plan(spec, db_url, [e["student"] for e in journal.all() if e.get("student")],
+                                again["students"], again["tests"], again["reason"])
+            console.print(f"Regrading {', '.join(plan.tests)} for {len(plan.students)} student(s)")
+            subs = regrade.submissions(out, spec.stem, journal, plan.students)
+        else:
+            subs = intake.discover(Path(submissions), spec.stem, setup.zone)
+    except regrade.RegradeError as exc:
+        console.print(f"[red]{exc}[/]")
+        return EXIT_USAGE
     except (OSError, ValueError) as exc:
         console.print(f"[red]cannot read submissions: {exc}[/]")
         return EXIT_USAGE
@@ -124,7 +149,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
     settings = runner.Settings(
         limits=sandbox.Limits(memory_mb=int(memory_mb), cell_timeout=float(cell_timeout), timeout=float(timeout),
                               warm=not cold_sandboxes),
-        out=out, course_dir=cdir, db_url=autograde.db_url_for(db, cdir), workers=workers,
+        out=out, course_dir=term.grading_dir(db_url, cdir), db_url=db_url, workers=workers,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"
@@ -142,7 +167,13 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             def tick(student, row):
                 progress.update(task, advance=1, description=f"{student}: {row['status'] if row else ''}")
 
+            if plan is None:
+                term.keep_submissions(out, spec.stem, subs)
+            term.backup_before_bulk(settings.db_url, len(subs))
             result = runner.grade_batch(spec, subs, settings, on_progress=tick)
+        if plan is not None:
+            regrade.settle(spec, settings.db_url, export.Journal(out, spec.stem), plan)
+        class_rows = ledger.export_all(spec, settings.db_url, out, setup)
     except autograde.SubmissionError as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
@@ -154,7 +185,86 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         signal.signal(signal.SIGTERM, previous)
 
     _summary(spec, result, settings)
+    term.print_class_summary(console, class_rows)
     return EXIT_SOME_ERRORS if any(r["status"] == "error" for r in result.rows) else EXIT_OK
+
+
+def _names(values) -> list[str] | None:
+    """--students a,b --students c -> [a, b, c] (names are kept exactly, spaces included)."""
+    names = [n.strip() for v in values or [] for n in str(v).split(",") if n.strip()]
+    return names or None
+
+
+def regrade(
+    section: str = typer.Argument(..., help="Section number or stem."),
+    out: Path = typer.Option(..., "--out", help="The output folder of the earlier `course grade`."),
+    students: Optional[list[str]] = typer.Option(None, "--students", help="Only these students (repeat, or comma-separated); "
+                                                 "default: everyone graded so far."),
+    tests: Optional[list[str]] = typer.Option(None, "--tests", help="Only these tests' scores are replaced (repeat, or "
+                                              "comma-separated); default: the tests whose code or points changed."),
+    reason: str = typer.Option("test fixed after release", "--reason", help="Recorded with every changed score."),
+    workers: int = typer.Option(1, "--workers", min=1),
+    cell_timeout: int = typer.Option(60, "--cell-timeout", min=1),
+    timeout: int = typer.Option(600, "--timeout", min=5),
+    memory_mb: int = typer.Option(2048, "--memory-mb", min=128),
+    db: Optional[str] = typer.Option(None, "--db", help="Gradebook SQLAlchemy URL (as for course grade)."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    course_dir: Optional[Path] = typer.Option(None, "--course-dir"),
+    roster: Optional[Path] = typer.Option(None, "--roster"),
+    extensions: Optional[Path] = typer.Option(None, "--extensions"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+) -> int:
+    """Grade again what changed: a test fixed after release (found by comparing the section with the
+    gradebook), or one student's appeal (--students). Other scores, manual ones included, stay; every
+    change is kept in the gradebook's history and shown in grades.csv's `changed` column."""
+    values = [_plain(v) for v in (section, out, students, tests, reason, workers, cell_timeout, timeout, memory_mb, db,
+                                  unsafe_no_sandbox, course_dir, roster, extensions, config)]
+    (section, out, students, tests, reason, workers, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
+     course_dir, roster, extensions, config) = values
+    return _exit(_grade(section, None, out, workers, None, cell_timeout, timeout, memory_mb, db, unsafe_no_sandbox,
+                        course_dir, False, roster, extensions, config,
+                        again={"students": _names(students), "tests": _names(tests), "reason": reason}))
+
+
+def report(
+    section: str = typer.Argument(..., help="Section number or stem."),
+    out: Path = typer.Option(..., "--out", help="The output folder of `course grade`; the page is written there."),
+    db: Optional[str] = typer.Option(None, "--db", help="Gradebook SQLAlchemy URL (as for course grade)."),
+    course_dir: Optional[Path] = typer.Option(None, "--course-dir"),
+    roster: Optional[Path] = typer.Option(None, "--roster"),
+    extensions: Optional[Path] = typer.Option(None, "--extensions"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+) -> int:
+    """Write OUT/report.html: score distribution, pass rate per test, hidden-test gap, grading time,
+    missing/late/error/unknown/manual lists. One offline page (plotly inlined)."""
+    from . import ledger, term
+    from . import report as class_report
+    from .export import atomic_write
+    from .section import SectionError, find_section_files, read_section_spec
+
+    section, out, db, course_dir, roster, extensions, config = (
+        _plain(v) for v in (section, out, db, course_dir, roster, extensions, config))
+    try:
+        cdir = Path(course_dir) if course_dir is not None else _course_dir(str(section), None)
+        spec = read_section_spec(*find_section_files(str(section), cdir)[1:])
+        setup = term.setup(spec, roster, extensions, config)
+    except (SectionError, OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return _exit(EXIT_USAGE)
+    rows = ledger.rows(spec, term.gradebook_url(db, cdir, course_dir, setup), Path(out), setup)
+    page = Path(out) / "report.html"
+    atomic_write(page, class_report.render(spec.title, spec.stem, rows, spec.test_ids))
+    console.print(f"wrote {page}")
+    return EXIT_OK
+
+
+def _exit(code: int) -> int:
+    """Invoked as a command: make the exit code the process's; called from Python: return it."""
+    import click
+
+    if click.get_current_context(silent=True) is not None and code:
+        raise typer.Exit(code)
+    return code
 
 
 def _summary(spec, result, settings) -> None:
@@ -187,6 +297,8 @@ def _summary(spec, result, settings) -> None:
 def main() -> None:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(grade)
+    app.command()(regrade)
+    app.command()(report)
     app()
 
 

@@ -12,28 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from build_tools import atomic
+
+from .roster import disk_name
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Private to the instructor (0600) and on disk before it replaces the old version."""
+    atomic.write_bytes(path, data.encode() if isinstance(data, str) else data, mode=0o600, durable=True)
 
 
 class Journal:
@@ -41,7 +31,7 @@ class Journal:
         self.dir = out / ".grader-state" / stem
 
     def path(self, student: str) -> Path:
-        return self.dir / f"{student}.json"
+        return self.dir / f"{disk_name(student)}.json"
 
     def get(self, student: str) -> dict | None:
         try:
@@ -78,4 +68,27 @@ def write_csv(path: Path, rows: list[dict], test_ids: list[str]) -> None:
         w.writerow([_cell(row["student"]), row["section"], f"{row['score']:g}", f"{row['max_score']:g}",
                     *[f"{per_test[t]:g}" if t in per_test else "" for t in test_ids],
                     row["status"], _cell(row["message"])])
+    atomic_write(path, buf.getvalue())
+
+
+PLAIN_COLUMNS = ["student", "name", "email", "section", "status", "score", "max_score", "raw_score",
+                 "penalty_percent", "days_late", "due", "submitted_at", "lms_late"]
+
+
+def write_term_csv(path: Path, stem: str, rows: list[dict], test_ids: list[str], manual_ids: list[str]) -> None:
+    """The plain export: every student of the class list (see ledger.rows), the score after any late
+    penalty, per-test and per-manual-answer points, what still needs a human, what a regrade changed."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([*PLAIN_COLUMNS, *test_ids, *manual_ids, "needs_manual_grading", "flags", "changed", "message"])
+    for row in rows:
+        manual = row["manual"]
+        w.writerow([_cell(row["student"]), _cell(row["name"]), _cell(row["email"]), stem, row["status"],
+                    f"{row['score']:g}", f"{row['max_score']:g}", f"{row['raw_score']:g}",
+                    f"{row['penalty_percent']:g}", row["days_late"], row["due"], row["submitted_at"],
+                    "yes" if row["lms_late"] else "",
+                    *[f"{row['tests'][t]:g}" if t in row["tests"] else "" for t in test_ids],
+                    *[f"{manual[m]:g}" if manual.get(m) is not None else "" for m in manual_ids],
+                    " ".join(row["needs_manual"]), _cell("; ".join(row["flags"])), _cell(row["changed"]),
+                    _cell(row["message"])])
     atomic_write(path, buf.getvalue())

@@ -111,3 +111,19 @@ def render(student: str, title: str, row: dict, results: dict, points: dict, max
         page = html.escape(page)  # plain text fallback, still readable
         page = f"<!DOCTYPE html><html><body><pre>{page}</pre></body></html>"
     return page
+
+
+TERM_START, TERM_END = "<!-- course:term -->", "<!-- /course:term -->"
+
+
+def with_term_block(page: str, lines: list[str]) -> str:
+    """The feedback page with the export's notes (late penalty, final score, manual grading) in a
+    block of its own, replaced on every export so that the page never shows a stale penalty."""
+    if TERM_START in page:
+        head, _, rest = page.partition(TERM_START)
+        page = head + rest.partition(TERM_END)[2]
+    if not lines:
+        return page
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    block = f'{TERM_START}<section id="term"><h2>Grade</h2><ul>{items}</ul></section>{TERM_END}'
+    return page.replace("</body>", block + "</body>", 1) if "</body>" in page else page + block

@@ -4,6 +4,13 @@ Accepted layouts (a folder, or a .zip of either, as learning platforms export th
 
     SUBMISSIONS/alice.ipynb                one notebook per student, named after the student
     SUBMISSIONS/bob/<anything>.ipynb       one folder per student (nested folders are fine)
+    lastfirst_[LATE_]userid_submissionid_<name>[-N].ipynb    Canvas's submissions zip (see lms.py):
+                                           the student is the Canvas user id; the highest -N wins
+
+Student ids are kept exactly (unicode NFC-normalised, so that a macOS zip and a roster agree);
+`roster.disk_name` makes them safe where they become file names. When a student has several
+notebooks, the one graded is the latest resubmission (Canvas ``-N``), else the notebook for this
+section, else the newest file; the others are listed in `Submission.earlier` (kept in the journal).
 
 A zip is read in memory with limits on members and sizes (no extraction, so no path tricks).
 Nothing here raises for a bad file: every problem becomes a `Submission.error`.
@@ -19,7 +26,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from .autograde import safe_student_id
+from .lms import parse_canvas_name
+from .roster import disk_name, normalize_id
 
 MAX_FILE_BYTES = 200 << 20
 MAX_ZIP_MEMBERS = 20_000
@@ -36,6 +44,20 @@ class Submission:
     nb: nbformat.NotebookNode | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    submitted_at: float | None = None  # the file's time (zip entry or file system), seconds since the epoch
+    lms_late: bool = False  # the platform marked it late (Canvas's LATE_)
+    display_name: str = ""  # what the platform's file name says about who this is (Canvas's lastfirst)
+    earlier: list[dict] = field(default_factory=list)  # the other notebooks found for this student
+
+    @property
+    def disk(self) -> str:
+        """The student's safe file name (feedback page, journal, stored submission)."""
+        return disk_name(self.student)
+
+    def intake_record(self) -> dict:
+        """What the journal keeps about where this submission came from."""
+        return {"source": self.source, "submitted_at": self.submitted_at, "lms_late": self.lms_late,
+                "display_name": self.display_name, "earlier": self.earlier}
 
 
 @dataclass
@@ -45,6 +67,17 @@ class _Candidate:
     read: object  # () -> bytes
     size: int
     mtime: float
+    attempt: int = 0  # Canvas resubmission number (-N)
+    late: bool = False  # Canvas LATE_ marker
+    display_name: str = ""
+
+
+def _candidate(student: str, name: str, read, size: int, mtime: float, filename: str) -> _Candidate:
+    """A notebook found under `student` (its folder or file stem), or named by Canvas's scheme."""
+    canvas = parse_canvas_name(filename)
+    if canvas is None:
+        return _Candidate(normalize_id(student), name, read, size, mtime)
+    return _Candidate(canvas.user_id, name, read, size, mtime, canvas.attempt, canvas.late, canvas.lastfirst)
 
 
 def _candidates_from_dir(root: Path) -> list[_Candidate]:
@@ -55,11 +88,12 @@ def _candidates_from_dir(root: Path) -> list[_Candidate]:
             continue
         student = rel.stem if len(rel.parts) == 1 else rel.parts[0]
         st = path.stat()
-        out.append(_Candidate(student, str(rel), path.read_bytes, st.st_size, st.st_mtime))
+        out.append(_candidate(student, str(rel), path.read_bytes, st.st_size, st.st_mtime, rel.name))
     return out
 
 
-def _candidates_from_zip(path: Path) -> tuple[list[_Candidate], list[str]]:
+def _candidates_from_zip(path: Path, zone=None) -> tuple[list[_Candidate], list[str]]:
+    """zone: the time zone of the zip's (naive) file times; None: this machine's."""
     problems = []
     zf = zipfile.ZipFile(path)
     infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -94,10 +128,10 @@ def _candidates_from_zip(path: Path) -> tuple[list[_Candidate], list[str]]:
         try:
             import datetime
 
-            mtime = datetime.datetime(*info.date_time).timestamp()
+            mtime = datetime.datetime(*info.date_time, tzinfo=zone).timestamp()
         except (ValueError, OverflowError):
             pass
-        out.append(_Candidate(student, f"{path.name}:{info.filename}", read, info.file_size, mtime))
+        out.append(_candidate(student, f"{path.name}:{info.filename}", read, info.file_size, mtime, parts[-1]))
     return out, problems
 
 
@@ -153,25 +187,26 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
     return nb, None, notes
 
 
-def discover(submissions: Path, stem: str) -> list[Submission]:
+def discover(submissions: Path, stem: str, zone=None) -> list[Submission]:
     submissions = Path(submissions)
     if not submissions.exists():
         raise FileNotFoundError(f"{submissions} does not exist")
     if submissions.is_file() and zipfile.is_zipfile(submissions):
-        candidates, _ = _candidates_from_zip(submissions)
+        candidates, _ = _candidates_from_zip(submissions, zone)
     elif submissions.is_dir():
         candidates = _candidates_from_dir(submissions)
         for z in sorted(submissions.glob("*.zip")):  # a folder that holds a platform export
-            candidates += _candidates_from_zip(z)[0]
+            candidates += _candidates_from_zip(z, zone)[0]
     elif submissions.suffix == ".ipynb":
         st = submissions.stat()
-        candidates = [_Candidate(submissions.stem, submissions.name, submissions.read_bytes, st.st_size, st.st_mtime)]
+        candidates = [_candidate(submissions.stem, submissions.name, submissions.read_bytes, st.st_size, st.st_mtime,
+                                 submissions.name)]
     else:
         raise ValueError(f"{submissions} is neither a folder, a .zip nor a notebook")
 
     by_student: dict[str, list[_Candidate]] = {}
     for cand in candidates:
-        by_student.setdefault(safe_student_id(cand.student), []).append(cand)
+        by_student.setdefault(cand.student, []).append(cand)
 
     result = []
     for student, cands in sorted(by_student.items()):
@@ -183,12 +218,20 @@ def discover(submissions: Path, stem: str) -> list[Submission]:
                 d = c.read() if c.size <= MAX_FILE_BYTES else c.size
                 loaded.append((c, d))
             ranked = sorted(loaded, key=lambda cd: (
+                cd[0].attempt,  # Canvas: a resubmission replaces what came before
                 isinstance(cd[1], bytes) and _peek_stem(cd[1]) == stem,
                 PurePosixPath(cd[0].name.split(":")[-1]).stem == stem,
                 cd[0].mtime), reverse=True)
             chosen, data = ranked[0]
             sub.notes.append(f"{len(cands)} notebooks found; graded {chosen.name}")
+            sub.earlier = [{"source": c.name, "submitted_at": c.mtime or None, "attempt": c.attempt,
+                            "lms_late": c.late,
+                            "sha256": hashlib.sha256(d).hexdigest() if isinstance(d, bytes) else None}
+                           for c, d in ranked[1:]]
         sub.source = chosen.name
+        sub.submitted_at = chosen.mtime or None
+        sub.lms_late = chosen.late
+        sub.display_name = chosen.display_name
         if chosen.size > MAX_FILE_BYTES:
             sub.error = f"file too large ({chosen.size / 1e6:.0f} MB; limit {MAX_FILE_BYTES >> 20} MB)"
             result.append(sub)

@@ -7,18 +7,9 @@ RLIMIT_AS, because importing torch alone reserves ~600 MB of address space it ne
 
 import json
 import os
-import resource
 import sys
 
-
-def apply_limits(limits: dict) -> None:
-    for name, value in limits.items():
-        res = getattr(resource, name)
-        soft, hard = resource.getrlimit(res)
-        value = int(value)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(res, (value, value))
+from grader.procs import set_rlimits
 
 
 def reseed() -> None:
@@ -30,7 +21,7 @@ def reseed() -> None:
 
 
 def main() -> None:
-    apply_limits(json.loads(os.environ.pop("COURSE_GRADER_LIMITS", "{}")))
+    set_rlimits(json.loads(os.environ.pop("COURSE_GRADER_LIMITS", "{}")))
     from ipykernel import kernelapp
 
     sys.argv[0] = "ipykernel_launcher"

@@ -1,6 +1,6 @@
 """Grade a batch: intake → sanitise → sandboxed runs (local threads or Dask) → gradebook, feedback, CSV.
 
-Only sandbox runs are farmed out (`sandbox.run_job` is a plain function of plain data, so a
+Only sandbox runs are farmed out (`sandbox.grade_in_sandbox` is a plain function of plain data, so a
 Dask worker anywhere can run it, with its own bubblewrap). Everything that touches the gradebook
 or the output folder happens here, in one thread, as results arrive: SQLite never sees two
 writers, and the journal/CSV are updated after each student.
@@ -19,9 +19,12 @@ from typing import Callable, Iterator
 
 import nbformat
 
-from . import autograde, export, feedback
+from . import autograde, export, feedback, manual
 from .intake import Submission
-from .sandbox import Limits, RunOutcome, kill_all_live, prewarm, run_job
+from .limits import Limits
+from .pool import kill_all_live, prewarm
+from .protocol import DataBind, Job
+from .sandbox import RunOutcome, grade_in_sandbox
 from .section import SectionSpec
 
 
@@ -56,20 +59,20 @@ class BatchResult:
         return statistics.fmean(scores) if scores else None
 
 
-def _local_pool(settings: Settings, preimport: list[str]) -> cf.ThreadPoolExecutor:
+def _local_pool(settings: Settings, preimport: list[str], data: list[DataBind]) -> cf.ThreadPoolExecutor:
     """The local workers, started before the batch is prepared: each one first starts its warm
     sandbox (~3 s: torch and the rest imported), while this thread sanitises the submissions."""
     pool = cf.ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="grade")
     if settings.limits.warm and not settings.unsafe:
         for _ in range(max(1, settings.workers)):
-            pool.submit(prewarm, settings.limits, preimport)
+            pool.submit(prewarm, settings.limits, preimport, data)
     return pool
 
 
-def _local(items: list[tuple[str, dict]], settings: Settings,
+def _local(items: list[tuple[str, Job]], settings: Settings,
            pool: cf.ThreadPoolExecutor | None = None) -> Iterator[tuple[str, object]]:
     pool = pool or cf.ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="grade")
-    futures = {pool.submit(run_job, job, settings.limits, settings.unsafe): key for key, job in items}
+    futures = {pool.submit(grade_in_sandbox, job, settings.limits, settings.unsafe): key for key, job in items}
     try:
         for fut in cf.as_completed(futures):
             try:
@@ -83,11 +86,11 @@ def _local(items: list[tuple[str, dict]], settings: Settings,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(items: list[tuple[str, dict]], settings: Settings) -> Iterator[tuple[str, object]]:
+def _dask(items: list[tuple[str, Job]], settings: Settings) -> Iterator[tuple[str, object]]:
     from distributed import Client, as_completed
 
     with Client(settings.scheduler, timeout=60) as client:
-        futures = {client.submit(run_job, job, settings.limits, settings.unsafe, pure=False, retries=0): key
+        futures = {client.submit(grade_in_sandbox, job, settings.limits, settings.unsafe, pure=False, retries=0): key
                    for key, job in items}
         try:
             for fut in as_completed(futures):
@@ -130,13 +133,13 @@ class Batch:
         maxima = {t: s.points for t, s in self.spec.tests.items()}
         page = feedback.render(sub.student, f"{self.spec.title} ({stem})", row, results, points, maxima,
                                notes, self.scrub, self.s.unsafe)
-        export.atomic_write(self.s.out / "feedback" / f"{sub.student}.html", page)
+        export.atomic_write(self.s.out / "feedback" / f"{sub.disk}.html", page)
         if graded_nb is not None:
-            path = self.s.course_dir / "autograded" / sub.student / stem / f"{stem}.ipynb"
+            path = self.s.course_dir / "autograded" / sub.disk / stem / f"{stem}.ipynb"
             export.atomic_write(path, nbformat.writes(graded_nb))
         self.journal.put(sub.student, {"student": sub.student, "sha256": sub.sha256, "signature": self.sig,
                                        "row": row, "results": results, "retry": retry, "elapsed": elapsed,
-                                       "source": sub.source, "time": time.time()})
+                                       "source": sub.source, "time": time.time(), "intake": sub.intake_record()})
         self.rows[sub.student] = row
         export.write_csv(self.s.out / "grades.csv", list(self.rows.values()), self.spec.test_ids)
 
@@ -161,7 +164,7 @@ class Batch:
     def error(self, sub: Submission, message: str, retry: bool = False) -> None:
         """A submission that cannot be graded: 0 points in the gradebook, the reason everywhere."""
         results = {t: {"status": "not run", "where": "", "message": ""} for t in self.spec.tests}
-        prep = autograde.Prepared(job={"cells": []}, test_cells={})
+        prep = autograde.Prepared(job=None, test_cells={})
         nb = autograde.graded_notebook(self.spec, prep, results)
         recorded = self._record(sub.student, nb)
         row = self._row(sub.student, "error", recorded["score"], recorded["grades"], message)
@@ -172,16 +175,16 @@ class Batch:
             self.error(sub, f"grading failed: {type(outcome).__name__}: {outcome}", retry=True)
             return None
         results = autograde.test_results(prep, outcome)
-        nb = autograde.graded_notebook(self.spec, prep, results, outcome)
+        nb = manual.copy_written_answers(autograde.graded_notebook(self.spec, prep, results, outcome), sub.nb)
         recorded = self._record(sub.student, nb)
         notes = list(sub.notes) + list(prep.notes) + list(outcome.notes)
-        for i, cell in enumerate(prep.job["cells"]):
+        for i, cell in enumerate(prep.job.cells):
             status = outcome.cells.get(i, {}).get("status")
-            if cell["kind"] in ("solution", "added") and status not in (None, "ok"):
+            if cell.kind in ("solution", "added") and status not in (None, "ok"):
                 what = {"error": f"raised {outcome.cells[i].get('ename') or 'an error'}", "timeout": "timed out",
                         "killed": "timed out and was stopped", "died": "crashed the kernel",
                         "killed-sandbox": "killed the grading process"}.get(status, status)
-                where = f"answer cell {cell['ref']}" if cell["kind"] == "solution" else "a cell the student added"
+                where = f"answer cell {cell.ref}" if cell.kind == "solution" else "a cell the student added"
                 notes.append(f"{where} {what}")
         if outcome.output_truncated:
             notes.append("output truncated: the submission printed more than the grader keeps")
@@ -204,7 +207,7 @@ def grade_batch(spec: SectionSpec, subs: list[Submission], settings: Settings,
     start = time.monotonic()
     autograde.prepare_gradebook(spec, settings.db_url)
     batch = Batch(spec, settings)
-    pool = None if settings.scheduler else _local_pool(settings, autograde.section_preimports(spec))
+    pool = None if settings.scheduler else _local_pool(settings, autograde.section_preimports(spec), spec.data)
     try:
         return _grade_batch(batch, spec, subs, settings, on_progress, start, pool)
     finally:
@@ -220,13 +223,13 @@ def _grade_batch(batch: Batch, spec: SectionSpec, subs: list[Submission], settin
         if entry.get("row"):
             batch.rows[entry["student"]] = entry["row"]
     result = BatchResult(rows=[])
-    pending: list[tuple[str, dict]] = []
+    pending: list[tuple[str, Job]] = []
     preps: dict[str, tuple[Submission, autograde.Prepared]] = {}
     note = on_progress or (lambda student, row: None)
     for sub in subs:
         old = batch.journal.get(sub.student)
         if (old and not old.get("retry") and old.get("sha256") == sub.sha256 and sub.sha256
-                and old.get("signature") == batch.sig and (settings.out / "feedback" / f"{sub.student}.html").exists()):
+                and old.get("signature") == batch.sig and (settings.out / "feedback" / f"{sub.disk}.html").exists()):
             batch.rows[sub.student] = old["row"]
             result.skipped += 1
             note(sub.student, old["row"])

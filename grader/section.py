@@ -22,8 +22,10 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
+from build_tools import markers
+
+from .protocol import DataBind
+
 # Only lines and literals at least this long are treated as secrets when scrubbing outputs:
 # shorter fragments (`)`, `x = 1`) carry no information and would mangle honest messages.
 MIN_SECRET_CHARS = 8
@@ -67,6 +69,8 @@ class SectionSpec:
     solution_ids: list[str]
     secrets: list[str] = field(default_factory=list)  # hidden lines / literals to scrub from outputs
     public_text: str = ""
+    data_names: list[str] = field(default_factory=list)  # course data folders it reads (`data: [lm]`)
+    data: list[DataBind] = field(default_factory=list)  # those folders, resolved (`resolve_data`)
 
     @property
     def max_score(self) -> float:
@@ -124,20 +128,6 @@ def is_solution_cell(cell) -> bool:
     return bool(m.get("solution")) and cell.get("cell_type") == "code"
 
 
-def hidden_ranges(code: str) -> list[tuple[int, int]]:
-    ranges, start = [], None
-    for no, line in enumerate(code.splitlines(), 1):
-        text = line.strip()
-        if text.startswith(BEGIN_HIDDEN):
-            start = no
-        elif text.startswith(END_HIDDEN) and start is not None:
-            ranges.append((start, no))
-            start = None
-    if start is not None:
-        ranges.append((start, len(code.splitlines())))
-    return ranges
-
-
 def normalize_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -156,20 +146,21 @@ def _string_literals(code: str) -> list[str]:
     return out
 
 
-def _secrets(tests: dict[str, TestSpec], public_text: str) -> list[str]:
+def hidden_secrets(tests: dict[str, TestSpec], public_text: str) -> list[str]:
+    """The hidden tests' lines and string literals that feedback must never show: the hidden blocks
+    as the splitter sees them (`build_tools.markers.scan`, the one marker parser), less what the
+    release shows anyway and fragments too short to mean anything."""
     public_norm = normalize_ws(public_text)
     found: set[str] = set()
     for t in tests.values():
-        lines = t.code.splitlines()
-        for a, b in t.hidden_ranges:
-            block = lines[a - 1 : b]
-            for line in block:
+        for block in markers.scan(t.code)[0]:
+            if block.kind != "hidden":
+                continue
+            for line in block.lines:
                 text = line.strip()
-                if text.startswith(("### BEGIN", "### END")):
-                    continue
                 if len(text.replace(" ", "")) >= MIN_SECRET_CHARS and normalize_ws(text) not in public_norm:
                     found.add(text)
-            for lit in _string_literals("\n".join(block)):
+            for lit in _string_literals("\n".join(block.lines)):
                 lit = lit.strip()
                 if len(lit) >= MIN_SECRET_CHARS and normalize_ws(lit) not in public_norm:
                     found.add(lit)
@@ -200,7 +191,7 @@ def find_section_files(section: str, course_dir: Path) -> tuple[str, Path, Path]
     return stem, release, source
 
 
-def load_section(release_path: Path, source_path: Path) -> SectionSpec:
+def read_section_spec(release_path: Path, source_path: Path) -> SectionSpec:
     release = nbformat.read(str(release_path), as_version=4)
     source = nbformat.read(str(source_path), as_version=4)
     course = release.metadata.get("course", {})
@@ -227,7 +218,7 @@ def load_section(release_path: Path, source_path: Path) -> SectionSpec:
                 raise SectionError(f"test cell {gid!r} of the release is missing from the grader source")
             code = src_tests[gid].source
             points = float(_nbg(src_tests[gid]).get("points", _nbg(cell).get("points", 0)))
-            tests[gid] = TestSpec(gid, points, code, hidden_ranges(code))
+            tests[gid] = TestSpec(gid, points, code, markers.hidden_ranges(code))
             skeleton.append(SkeletonCell("test", gid, code))
         elif is_solution_cell(cell):
             gid = _grade_id(cell)
@@ -254,6 +245,29 @@ def load_section(release_path: Path, source_path: Path) -> SectionSpec:
         tests=tests,
         solution_ids=solution_ids,
         public_text=public_text,
+        data_names=[str(n) for n in course.get("data", [])],
     )
-    spec.secrets = _secrets(tests, public_text)
+    spec.secrets = hidden_secrets(tests, public_text)
     return spec
+
+
+def resolve_data(spec: SectionSpec, course_dir: Path) -> list[DataBind]:
+    """Read-only binds for the data folders the section declares (`data: [lm]`), as the course's
+    `_config.yml` (`course: data:`) in the course root above `course_dir` defines them."""
+    if not spec.data_names:
+        return []
+    from build_tools.build import find_root
+    from build_tools.config import ConfigError, load_config
+
+    from .bwrap import data_binds
+
+    try:
+        config = load_config(find_root(Path(course_dir)))
+    except (SystemExit, ConfigError) as exc:
+        raise SectionError(f"{spec.stem} reads the data folders {spec.data_names}, but the course "
+                           f"configuration is not usable: {exc}") from None
+    missing = [n for n in spec.data_names if n not in config.data or not config.data[n].path.is_dir()]
+    if missing:
+        raise SectionError(f"{spec.stem} reads the data folders {missing}, which "
+                           f"{config.root / '_config.yml'} does not declare (course: data:) or which do not exist")
+    return data_binds(config.data_for(spec.data_names))

@@ -20,8 +20,8 @@ fork of that pristine state. Nothing a job does can reach the next one:
   line as ``E <line>`` and alone writes the ``Z ...`` control lines, so no job can forge "the
   previous job is over" or speak for the next one.
 
-Protocol. stdin: one JSON line ``{"preimport": [...]}``, then per job a header line
-``{"uid": ..., "bytes": n}`` followed by n bytes of job JSON. stdout: ``Z ready {json}`` (or
+Protocol (written and read by `protocol.py`). stdin: `zygote_hello` once, then per job a
+`job_header` line (uid, size) followed by that many bytes of `Job`. stdout: ``Z ready {json}`` (or
 ``Z unusable <why>`` and exit) after the imports, then per job any number of ``E <event>`` lines
 and one ``Z end <driver exit status>`` (or ``Z unusable <why>``: nothing more comes).
 """
@@ -32,27 +32,16 @@ import ctypes
 import json
 import os
 import select
-import signal
 import stat
 import sys
 import time
 
-PR_SET_NAME = 15
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
-MAX_EVENT_LINE = 2_000_000
+from . import procs
+from .protocol import decode_job, read_job_header
+from .zygote_io import Forwarder, Out, read_exactly, read_line
+
 WRITABLE = ("/home/student", "/tmp", "/dev/shm")
-
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def prctl(option: int, value) -> None:
-    _libc.prctl(option, value, 0, 0, 0)
-
-
-def set_name(name: str) -> None:
-    """The process's comm: how the host's memory watchdog tells the grader's own processes apart."""
-    prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()))
 
 
 def threads() -> int:
@@ -72,49 +61,6 @@ def preimport(modules: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-def _pids() -> set[int]:
-    return {int(e) for e in os.listdir("/proc") if e.isdigit()}
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def _living_of(uid: int, exclude: set[int]) -> bool:
-    """Whether a process of `uid` other than `exclude` is still running (zombies do not count)."""
-    for pid in _pids() - exclude:
-        try:
-            with open(f"/proc/{pid}/status", "rb") as fh:
-                status = fh.read(4096)
-        except OSError:
-            continue
-        fields = dict(line.split(b":", 1) for line in status.splitlines() if b":" in line)
-        state = fields.get(b"State", b"").split()[:1]
-        uids = fields.get(b"Uid", b"").split()[:1]
-        if state not in ([b"Z"], [b"X"]) and uids == [str(uid).encode()]:
-            return True
-    return False
-
-
-def _kill_everything_else() -> None:
-    """SIGKILL every process this caller may signal, except itself and the namespace's init."""
-    me = os.getpid()
-    for _ in range(400):  # a fork bomb may still be spawning
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.002)
-        if not _living_of(os.getuid(), {me, 1}):
-            return
-
-
 def _remove_ipc() -> None:
     """System V IPC objects outlive their processes: remove the job's (IPC_RMID = 0)."""
     calls = {"shm": _libc.shmctl, "msg": _libc.msgctl, "sem": _libc.semctl}
@@ -134,6 +80,14 @@ def _remove_ipc() -> None:
                     call(ident, 0, None)
 
 
+def _entries(folder: str) -> list[str]:
+    """Paths of what is in folder; none when it cannot be listed (gone, or locked to us)."""
+    try:
+        return [os.path.join(folder, name) for name in os.listdir(folder)]
+    except OSError:
+        return []
+
+
 def _remove(path: str) -> None:
     """Delete a file or a whole tree, making each folder writable first (a job may lock them)."""
     try:
@@ -145,12 +99,8 @@ def _remove(path: str) -> None:
             os.chmod(path, 0o700)
         except OSError:
             pass
-        try:
-            names = os.listdir(path)
-        except OSError:
-            names = []
-        for name in names:
-            _remove(os.path.join(path, name))
+        for entry in _entries(path):
+            _remove(entry)
         try:
             os.rmdir(path)
         except OSError:
@@ -174,13 +124,7 @@ def tree(folder: str) -> dict[str, int]:
         return found
     todo = [folder]
     while todo:
-        here = todo.pop()
-        try:
-            names = os.listdir(here)
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(here, name)
+        for path in _entries(todo.pop()):
             try:
                 st = os.lstat(path)
             except OSError:
@@ -197,12 +141,7 @@ BASELINE: dict[str, int] = {}  # what the writable folders held before the first
 def _empty(folder: str) -> None:
     """Remove what is not in the baseline and give baseline folders back their modes. What cannot
     be removed (a tree deeper than a path can name) is found by the check."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
+    for path in _entries(folder):
         if path not in BASELINE:
             try:
                 _remove(path)
@@ -218,7 +157,7 @@ def _empty(folder: str) -> None:
 
 def _sweep_as_job() -> None:
     """Run in the job's identity: kill its processes, remove its files and IPC objects."""
-    _kill_everything_else()
+    procs.kill_all_signalable()
     _remove_ipc()
     for folder in WRITABLE:
         _empty(folder)
@@ -235,9 +174,7 @@ def _as_job(uid: int | None, work) -> None:
     if helper == 0:
         code = 1
         try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            procs.switch_uid(uid)
             work()
             code = 0
         finally:
@@ -248,12 +185,12 @@ def _as_job(uid: int | None, work) -> None:
 def clean_up(uid: int | None) -> str | None:
     """Leave the sandbox as the zygote found it. None when clean, else what is left."""
     _as_job(uid, _sweep_as_job)
-    _reap()
-    left = _pids() - {1, os.getpid()}
+    procs.reap()
+    left = procs.all_pids() - {1, os.getpid()}
     if left:
         time.sleep(0.1)
-        _reap()
-        left = _pids() - {1, os.getpid()}
+        procs.reap()
+        left = procs.all_pids() - {1, os.getpid()}
     if left:
         return f"processes left behind: {sorted(left)[:5]}"
     for folder in WRITABLE:
@@ -266,53 +203,18 @@ def clean_up(uid: int | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-class Out:
-    def __init__(self) -> None:
-        self.fh = os.fdopen(os.dup(1), "wb", buffering=0)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)  # stderr stays: the host keeps its tail for the notes
-
-    def control(self, text: str) -> None:
-        self.fh.write(f"Z {text}\n".encode())
-
-    def event(self, line) -> None:
-        os.writev(self.fh.fileno(), [b"E ", line, b"\n"])  # no copy of the line in this heap
-
-
-def read_line(fd: int, limit: int = 65536) -> bytes:
-    """One line from fd, byte by byte: nothing past it is read (the next bytes are not ours)."""
-    data = bytearray()
-    while len(data) < limit:
-        ch = os.read(fd, 1)
-        if not ch or ch == b"\n":
-            break
-        data += ch
-    return bytes(data)
-
-
-def read_exactly(fd: int, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise EOFError(f"job cut short: {left} of {n} bytes missing")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _driver_child(header: dict, write_fd: int) -> None:
+def _driver_child(size: int, write_fd: int) -> None:
     """The forked driver: reads its job from the zygote's stdin, then keeps nothing of the zygote's."""
     code = 70
     try:
-        job = json.loads(read_exactly(0, int(header["bytes"])))
+        job = decode_job(read_exactly(0, size))
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(write_fd, 1)
         os.dup2(null, 2)
         os.closerange(3, 1 << 16)
         sys.stdin = open(os.devnull)  # noqa: SIM115
-        set_name("cg-driver")
+        procs.set_name("cg-driver")
         from grader import driver
 
         driver.serve(job, driver.Events(), fork_kernel=True)
@@ -323,58 +225,14 @@ def _driver_child(header: dict, write_fd: int) -> None:
         os._exit(code)
 
 
-class Forwarder:
-    """Copies the job's event lines to stdout as ``E <line>``, through one fixed buffer.
-
-    The buffer is zeroed after every job: the next job's driver is a fork of this process, and
-    must not find the previous job's outputs in its copy of the heap.
-    """
-
-    def __init__(self, out: Out) -> None:
-        self.out = out
-        self.buf = bytearray(MAX_EVENT_LINE + (1 << 16))
-        self.view = memoryview(self.buf)
-        self.raw = (ctypes.c_char * len(self.buf)).from_buffer(self.buf)
-        self.used = 0
-        self.skipping = False  # inside a line too long to forward
-
-    def feed(self, fd: int) -> bool:
-        """Read what is there; False at end of stream."""
-        n = os.readv(fd, [self.view[self.used:]])
-        if n == 0:
-            return False
-        end = self.used + n
-        start = 0
-        while True:
-            nl = self.buf.find(b"\n", start, end)
-            if nl < 0:
-                break
-            if not self.skipping and nl > start:
-                self.out.event(self.view[start:nl])
-            self.skipping = False
-            start = nl + 1
-        rest = end - start
-        if rest and start:
-            ctypes.memmove(self.raw, ctypes.byref(self.raw, start), rest)  # keep the partial line
-        self.used = rest
-        if self.used > MAX_EVENT_LINE:
-            self.used, self.skipping = 0, True
-        return True
-
-    def wipe(self) -> None:
-        ctypes.memset(self.raw, 0, len(self.buf))
-        self.used, self.skipping = 0, False
-
-
-def run_job(header: dict, out: Out, forwarder: Forwarder) -> str:
+def serve_one_job(uid: int | None, size: int, forwarder: Forwarder) -> str:
     """Fork the job's driver, forward its events until it and everything it started are gone."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _driver_child(header, write_fd)
+        _driver_child(size, write_fd)
     os.close(write_fd)
-    uid = header.get("uid")
     status = None
     eof = False
     gone_at = None
@@ -399,14 +257,14 @@ def run_job(header: dict, out: Out, forwarder: Forwarder) -> str:
 
 
 def _kill_job(uid: int | None) -> None:
-    _as_job(uid, _kill_everything_else)
+    _as_job(uid, procs.kill_all_signalable)
 
 
 def main() -> None:
     out = Out()
-    set_name("cg-zygote")
-    prctl(PR_SET_DUMPABLE, 0)
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    procs.set_name("cg-zygote")
+    procs.prctl(procs.PR_SET_DUMPABLE, 0)
+    procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1)
     os.umask(0o077)
     start = time.monotonic()
     init = json.loads(read_line(0) or b"{}")
@@ -426,10 +284,10 @@ def main() -> None:
         line = read_line(0)
         if not line:
             return
-        header = json.loads(line)
-        status = run_job(header, out, forwarder)
-        _reap()
-        problem = clean_up(header.get("uid"))
+        uid, size = read_job_header(line)
+        status = serve_one_job(uid, size, forwarder)
+        procs.reap()
+        problem = clean_up(uid)
         if problem:
             out.control(f"unusable {problem}")
             return

@@ -85,8 +85,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from course_helpers.results import save_results
-from course_helpers.testing import assert_close, assert_shape, assert_true
+from coursepress.results import save_results
+from coursepress.testing import assert_close, assert_shape, assert_true
 from course_helpers.toy_model import Config, Model, constant_lr, cosine_decay_lr
 from course_helpers.tms_plots import feature_norms_and_polysemanticity, plot_features_in_2d, plot_features_in_Nd, plot_lines, plot_matrix
 

@@ -48,8 +48,8 @@ from torch import Tensor
 
 from course_helpers.toy_model import Config, Model
 from course_helpers.tms_plots import plot_features_in_2d
-from course_helpers.testing import assert_shape, assert_true
-from course_helpers.results import save_results
+from coursepress.testing import assert_shape, assert_true
+from coursepress.results import save_results
 
 torch.manual_seed(SEED)
 device = "cpu"  # these models are tiny: a GPU would only add overhead

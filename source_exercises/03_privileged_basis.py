@@ -47,8 +47,8 @@ from torch import Tensor, nn
 
 from course_helpers.toy_model import Config, Model, linear_lr
 from course_helpers.neuron_plots import monosemantic_fraction, plot_neuron_basis
-from course_helpers.testing import assert_close, assert_shape, assert_true
-from course_helpers.results import save_results
+from coursepress.testing import assert_close, assert_shape, assert_true
+from coursepress.results import save_results
 
 torch.manual_seed(SEED)
 device = "cpu"  # these models are small: a GPU would mostly add overhead

@@ -55,8 +55,8 @@ from torch import Tensor
 from course_helpers.toy_model import Config, Model
 from course_helpers.geometry import compute_dimensionality
 from course_helpers.plots import SEQUENTIAL
-from course_helpers.testing import assert_close, assert_shape, assert_true
-from course_helpers.results import save_results
+from coursepress.testing import assert_close, assert_shape, assert_true
+from coursepress.results import save_results
 
 torch.manual_seed(SEED)
 device = "cpu"  # these models are small: a GPU does not help much here

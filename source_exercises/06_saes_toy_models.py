@@ -43,10 +43,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from course_helpers.results import save_results
+from coursepress.results import save_results
 from course_helpers.sae import SAEConfig, SAEOutput, SparseAutoencoder, find_dead_latents, find_duplicate_latents, reinitialize_latents, resample_advanced, resample_simple, sae_metrics, train_sae
 from course_helpers.sae_plots import animate_latents, plot_frac_active, plot_latents_vs_features, plot_reconstructions, plot_training_curves
-from course_helpers.testing import assert_close, assert_shape, assert_true
+from coursepress.testing import assert_close, assert_shape, assert_true
 from course_helpers.tms_plots import plot_features_in_2d
 from course_helpers.toy_model import Config, Model
 

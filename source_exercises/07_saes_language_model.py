@@ -17,7 +17,7 @@
 #
 # **The model.** A one-layer transformer (attention, then a GELU MLP with 512 neurons, LayerNorm,
 # a 4096-token byte-level BPE vocabulary, context 128), the same shape as the model of Anthropic's
-# *Towards Monosemanticity* (2023). The course trained it itself (`build_tools/lm_assets.py`), on a
+# *Towards Monosemanticity* (2023). The course trained it itself (`assets/lm_recipe/`, the `lm-assets` command), on a
 # corpus of about 120 MB of Python code and English documentation taken from packages on the Python
 # package index: the standard library, SymPy, SQLAlchemy, NumPy, NetworkX, Flask and friends, and
 # **Django** (about 14 % of the corpus). Every file is labelled with the package it came from, so we
@@ -54,9 +54,9 @@ from torch import Tensor
 
 from course_helpers.dashboards import dashboard_figure, show_dashboard
 from course_helpers.lm import HOOK_NAME, load_course_model, load_heldout, load_saes, training_record, vocab_strings
-from course_helpers.results import save_results
+from coursepress.results import save_results
 from course_helpers.sae import SAEConfig, SparseAutoencoder
-from course_helpers.testing import assert_close, assert_shape, assert_true
+from coursepress.testing import assert_close, assert_shape, assert_true
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # TransformerLens announces its 4.0 API
 device = "cpu"  # the model is small: a CPU is plenty

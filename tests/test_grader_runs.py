@@ -185,9 +185,9 @@ SECTION1 = sorted(REPO.glob("source_exercises/01_*.py"))
 
 def section1_batch(dist: Path, subs: Path) -> dict:
     """solution / blank / partial / hostile submissions of the built section 1 -> expected score."""
-    from grader.section import find_section_files, load_section
+    from grader.section import find_section_files, read_section_spec
 
-    spec = load_section(*find_section_files("1", dist / "nbgrader")[1:])
+    spec = read_section_spec(*find_section_files("1", dist / "nbgrader")[1:])
     source = nbformat.read(str(dist / "nbgrader" / "source" / spec.stem / f"{spec.stem}.ipynb"), 4)
     answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
                if c.metadata.get("nbgrader", {}).get("solution")}

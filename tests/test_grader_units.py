@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE / "fixtures" / "grader"))
 import submissions as S  # noqa: E402
 
 from grader import autograde, export, feedback, intake, sandbox  # noqa: E402
-from grader.section import find_section_files, load_section  # noqa: E402
+from grader.section import find_section_files, read_section_spec  # noqa: E402
 
 COURSE = S.DIST / "nbgrader"
 
@@ -27,7 +27,7 @@ COURSE = S.DIST / "nbgrader"
 @pytest.fixture(scope="module")
 def spec():
     stem, release, source = find_section_files("90", COURSE)
-    return load_section(release, source)
+    return read_section_spec(release, source)
 
 
 def test_section_spec_reads_tests_points_and_hidden_blocks(spec):
@@ -198,13 +198,13 @@ def test_csv_is_atomic_and_formula_safe(tmp_path):
 def test_check_section_errors(spec):
     nb = S.honest("91_torch")
     with pytest.raises(autograde.SubmissionError, match="for section 91_torch, not 90_light"):
-        autograde.check_section(nb, spec)
+        autograde.check_submission_matches(nb, spec)
     nb = S.honest("90_light")
     nb.metadata.pop("course")
     for c in nb.cells:
         c.metadata.pop("nbgrader", None)
     with pytest.raises(autograde.SubmissionError, match="no nbgrader metadata"):
-        autograde.check_section(nb, spec)
+        autograde.check_submission_matches(nb, spec)
 
 
 def test_refuses_without_bubblewrap(tmp_path, monkeypatch, capsys):
@@ -237,26 +237,55 @@ def test_course_cli_registers_grade():
         assert option in result.output
 
 
-def test_public_lm_assets_are_visible_read_only_in_the_sandbox(tmp_path, monkeypatch):
-    """Section 7 loads its model from COURSE_LM_ASSETS: graded offline, from a read-only copy."""
+def test_declared_course_data_is_visible_read_only_in_the_sandbox(tmp_path):
+    """A section that declares `data: [lm]` gets that folder of the course root (as `_config.yml`
+    defines it) read-only in the sandbox, its variable pointing at the bound path: section 7 loads
+    its model from COURSE_LM_ASSETS, graded offline."""
     if sandbox.sandbox_problem():
         pytest.skip(f"bubblewrap unusable here: {sandbox.sandbox_problem()}")
+    import copy
     import subprocess
 
-    assets = tmp_path / "assets" / "lm"
+    from grader.protocol import DataBind
+    from grader.section import SectionError, resolve_data
+
+    root = tmp_path / "course"
+    (root / "source_exercises").mkdir(parents=True)
+    (root / "_config.yml").write_text("course:\n  data:\n    lm:\n      path: assets/lm\n"
+                                      "      env: COURSE_LM_ASSETS\n")
+    assets = root / "assets" / "lm"
     assets.mkdir(parents=True)
     (assets / "manifest.json").write_text('{"files": {}}')
-    monkeypatch.setattr(sandbox, "PUBLIC_ASSETS", assets)
+    stem, release, source = find_section_files("90", COURSE)
+    spec = read_section_spec(release, source)
+    assert spec.data_names == [] and resolve_data(spec, root / "dist" / "nbgrader") == []
+    spec.data_names = ["lm"]
+    binds = resolve_data(spec, root / "dist" / "nbgrader")
+    assert binds == [DataBind(str(assets), "/opt/course-data/lm", "COURSE_LM_ASSETS")]
     code = ("import os, pathlib\np = pathlib.Path(os.environ['COURSE_LM_ASSETS'])\n"
-            "print((p / 'manifest.json').read_text())\n"
+            "print(p, (p / 'manifest.json').read_text())\n"
             "try:\n    (p / 'x').write_text('x')\n    print('WRITABLE')\nexcept OSError:\n    print('read-only')\n")
-    argv = sandbox.bwrap_argv(sandbox.Limits(), privileged=False) + [sys.executable, "-c", code]
+    argv = sandbox.bwrap_argv(sandbox.Limits(), privileged=False, data=binds) + [sys.executable, "-c", code]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert out.stdout.split("\n")[:2] == ['{"files": {}}', "read-only"], (out.stdout, out.stderr)
+    assert out.stdout.split("\n")[:2] == ['/opt/course-data/lm {"files": {}}', "read-only"], (out.stdout, out.stderr)
     assert not (assets / "x").exists()
-    # without assets in the course, nothing is bound and the variable is unset
-    monkeypatch.setattr(sandbox, "PUBLIC_ASSETS", tmp_path / "none")
+    # an unsafe run points the variable at the host folder; a section without data gets no variable
+    assert sandbox.sandbox_env("/scratch/home", "/scratch", binds)["COURSE_LM_ASSETS"] == str(assets)
     assert "COURSE_LM_ASSETS" not in sandbox.sandbox_env(sandbox.WORKDIR, "/tmp")
+    # a folder the course does not declare: a clear refusal, not a section failing in the sandbox
+    other = copy.copy(spec)
+    other.data_names = ["corpus"]
+    with pytest.raises(SectionError, match=r"reads the data folders \['corpus'\]"):
+        resolve_data(other, root / "dist" / "nbgrader")
+
+
+def test_section_metadata_declares_its_data_folders():
+    """The build writes a section's `data:` header into its notebooks, where the grader reads it."""
+    from build_tools import pipeline
+    from build_tools.source import load_section as load_source
+
+    section = load_source(next((HERE.parent / "source_exercises").glob("07_*.py")))
+    assert pipeline.exercise_notebook(section).metadata["course"]["data"] == ["lm"]
 
 
 def test_warm_sandbox_clean_up_keeps_the_baseline_and_removes_the_rest(tmp_path, monkeypatch):

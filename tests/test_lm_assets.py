@@ -1,4 +1,4 @@
-"""Section 7's language-model assets: the build script end to end (toy scale), the checksum check,
+"""Section 7's language-model assets: the recipe end to end (smoke preset), the checksum check,
 the committed assets, and the loading path (repository copy, or a download from the course site)."""
 
 import functools
@@ -14,7 +14,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from build_tools import lm_assets  # noqa: E402
+from lm_recipe import cli as lm_cli  # noqa: E402
+from lm_recipe import recipe as lm_assets  # noqa: E402
 from course_helpers import lm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ COMMITTED = REPO / "assets" / "lm"
 def toy_assets(tmp_path_factory):
     """Build the assets at toy scale (a few stdlib packages; no network), once for this module."""
     root = tmp_path_factory.mktemp("lm_toy")
-    record = lm_assets.build_assets(root / "out", scale="toy", device="cpu", cache_dir=root / "cache", seed=0)
+    record = lm_assets.build_assets(root / "out", scale="smoke", device="cpu", cache_dir=root / "cache", seed=0)
     return root / "out", record
 
 
@@ -45,7 +46,7 @@ def test_toy_build_writes_consistent_assets(toy_assets, monkeypatch):
     model = lm.load_course_model()
     saes = lm.load_saes()
     tokens, doc_ids, docs = lm.load_heldout()
-    scale = lm_assets.SCALES["toy"]
+    scale = lm_assets.SCALES["smoke"]
     assert tuple(tokens.shape) == (scale.n_heldout_rows, scale.n_ctx)
     assert (tokens[:, 0] == 0).all(), "every row starts with BOS (<|endoftext|>, id 0)"
     assert doc_ids.shape == tokens.shape and (doc_ids[:, 0] == -1).all()
@@ -85,8 +86,8 @@ def test_check_assets_reports_problems(toy_assets, tmp_path):
     assert any("notes.txt" in p for p in problems), problems
     (broken / "manifest.json").unlink()
     assert any("manifest.json" in p for p in lm_assets.check_assets(broken))
-    assert lm_assets.main(["--check", "--out", str(out)]) == 0
-    assert lm_assets.main(["--check", "--out", str(broken)]) == 1
+    assert lm_cli.main(["check", "--out", str(out)]) == 0
+    assert lm_cli.main(["check", "--out", str(broken)]) == 1
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -141,7 +142,7 @@ def test_default_site_url_matches_config():
 
 
 def test_committed_assets_pass_the_check():
-    assert COMMITTED.is_dir(), "assets/lm/ is missing: run `course assets`"
+    assert COMMITTED.is_dir(), "assets/lm/ is missing: run `lm-assets build`"
     assert lm_assets.check_assets(COMMITTED) == []
 
 

@@ -480,7 +480,7 @@ def test_screenshots_desktop_and_phone_light_and_dark(site, tabs):
 def test_site_renderer_wraps_each_figure_in_a_captioned_figure_without_plotly_js():
     code = """
 import json, plotly.express as px, plotly.io as pio
-import course_helpers.plots as plots
+import coursepress.plots as plots
 fig = px.line(x=[1, 2], y=[3, 4], title="Loss <b>&</b> steps", width=1400)
 bundle = pio.renderers["course_site"].to_mimebundle(fig.to_dict())
 print(json.dumps({"html": bundle["text/html"], "json_width": bundle["application/vnd.plotly.v1+json"]["layout"]["width"],
@@ -504,7 +504,7 @@ def test_outside_the_site_build_the_default_renderer_is_untouched():
     code = """
 import plotly.io as pio
 before = pio.renderers.default
-import course_helpers.plots
+import coursepress.plots
 print(before == pio.renderers.default, "course_site" in pio.renderers)
 """
     env = {k: v for k, v in os.environ.items() if k != "COURSE_BUILD"}

@@ -301,7 +301,7 @@ def test_animation_has_frames_controls_and_red_resampled_latents():
     red = [t for t in frame.data if t.line.color == "#d62728" and any(x is not None for x in t.x)]
     assert len(red) == 1  # instance 0, latent 1
     assert len(json.dumps(fig.to_plotly_json(), default=str)) < 300_000
-    from course_helpers.plots import figure_description
+    from coursepress.plots import figure_description
 
     caption = figure_description(json.loads(fig.to_json()))  # the page's text alternative
     assert caption.startswith("Figure: test") and f"Animated: {len(names)} frames" in caption

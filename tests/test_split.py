@@ -54,10 +54,10 @@ def test_inline_helpers_replaces_imports_once():
     nb = inline_helpers(fixture().nb, FIXTURE)
     text = sources(nb)
     assert "from course_helpers" not in text
-    assert text.count("# ---- course_helpers/results.py") == 1
+    assert text.count("# ---- coursepress/results.py") == 1
     assert "def save_results" in text
     cell = next(c for c in nb.cells if "original_source" in c.metadata["course"])
-    assert "from course_helpers.results import save_results" in cell.metadata["course"]["original_source"]
+    assert "from coursepress.results import save_results" in cell.metadata["course"]["original_source"]
 
 
 def test_folds_details_and_dropdown():
@@ -157,9 +157,9 @@ def test_real_sections_never_leak(tmp_path):
 
 def test_inline_helpers_multiline_import():
     section = fixture()
-    cell = next(c for c in section.nb.cells if "from course_helpers.results import save_results" in c.source)
-    cell.source = cell.source.replace("from course_helpers.results import save_results",
-                                      "from course_helpers.results import (\n    save_results,\n)")
+    cell = next(c for c in section.nb.cells if "from coursepress.results import save_results" in c.source)
+    cell.source = cell.source.replace("from coursepress.results import save_results",
+                                      "from coursepress.results import (\n    save_results,\n)")
     nb = inline_helpers(section.nb, FIXTURE)
     text = next(c.source for c in nb.cells if "def save_results" in c.source)
     compile(text, "cell", "exec")  # no orphan `save_results,` / `)` lines left behind

@@ -3,7 +3,7 @@
 import copy
 
 # Kept in published notebooks: what the grader and readers of the metadata need.
-PUBLIC_KEYS = {"skip_grading", "test", "points", "exercise", "setup", "links"}
+PUBLIC_KEYS = {"skip_grading", "test", "points", "exercise", "setup", "links", "manual", "task"}
 
 
 def finalize(nb, section_meta: dict, keep_origin: bool = False):

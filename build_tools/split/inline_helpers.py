@@ -1,7 +1,9 @@
-"""Replace ``from course_helpers.NAME import ...`` lines with the helper's code.
+"""Replace ``from PACKAGE.NAME import ...`` lines with the helper module's code.
 
 Notebooks must run on Colab without the repository, so every helper a notebook uses is pasted in
-(once, helpers it depends on first). Helpers that a section already splices in with
+(once, helpers it depends on first). Two packages are inlined: the course's own helpers (the
+package named by ``course.helpers`` in _config.yml, found in the course folder) and the tooling's
+``coursepress`` (found where it is installed). Helpers that a section already splices in with
 ``include=`` count as present and are not pasted again (that would overwrite a student's code).
 """
 
@@ -9,10 +11,23 @@ import copy
 import re
 from pathlib import Path
 
+import coursepress
 from build_tools import markers
+from build_tools.config import load_config
 from build_tools.source import SourceError, parse_cells, project_root
 
-IMPORT_LINE = re.compile(r"^from course_helpers\.(?P<name>[A-Za-z_][A-Za-z0-9_]*) import .+$")
+TOOLING_PACKAGE = "coursepress"
+
+
+def helper_packages(root: Path) -> dict[str, Path]:
+    """Inlined packages → their folders: the course's helpers, then the tooling's coursepress."""
+    return {load_config(root).helpers: root / load_config(root).helpers,
+            TOOLING_PACKAGE: Path(coursepress.__file__).resolve().parent}
+
+
+def import_line(packages) -> re.Pattern:
+    names = "|".join(re.escape(p) for p in packages)
+    return re.compile(rf"^from (?P<package>{names})\.(?P<name>[A-Za-z_][A-Za-z0-9_]*) import .+$")
 
 
 def helper_code(path: Path) -> str:
@@ -25,51 +40,56 @@ def helper_code(path: Path) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
-def _expand(root: Path, name: str, done: set, origin: str, stack: tuple = ()) -> list[str]:
-    if name in done:
+def _expand(packages: dict, package: str, name: str, done: set, origin: str, stack: tuple = ()) -> list[str]:
+    label = f"{package}/{name}.py"
+    if label in done:
         return []
-    path = root / "course_helpers" / f"{name}.py"
+    path = packages[package] / f"{name}.py"
     if not path.is_file():
-        raise SourceError([f"{origin}: no helper module course_helpers/{name}.py"])
-    if name in stack:
-        raise SourceError([f"{origin}: helper import cycle: {' -> '.join(stack + (name,))}"])
-    done.add(name)
+        raise SourceError([f"{origin}: no helper module {label}"])
+    if label in stack:
+        raise SourceError([f"{origin}: helper import cycle: {' -> '.join(stack + (label,))}"])
+    done.add(label)
+    pattern = import_line(packages)
     out: list[str] = []
     body: list[str] = []
     for line in helper_code(path).split("\n"):
-        match = IMPORT_LINE.match(line.strip()) if not line.startswith((" ", "\t")) else None
+        match = pattern.match(line.strip()) if not line.startswith((" ", "\t")) else None
         if match:
-            out.extend(_expand(root, match.group("name"), done, f"{path}", stack + (name,)))
+            out.extend(_expand(packages, match.group("package"), match.group("name"), done, f"{path}", stack + (label,)))
         else:
             body.append(line)
-    out.append(f"# ---- course_helpers/{name}.py (shared course code, inlined by the build) ----")
+    kind = "shared course code" if package != TOOLING_PACKAGE else "from the course tooling"
+    out.append(f"# ---- {label} ({kind}, inlined by the build) ----")
     out.extend(body)
-    out.append(f"# ---- end of course_helpers/{name}.py ----")
+    out.append(f"# ---- end of {label} ----")
     return out
 
 
 def inline_helpers(nb, source_path: Path):
     out = copy.deepcopy(nb)
     root = project_root(Path(source_path).resolve().parent)
+    packages = helper_packages(root)
+    pattern = import_line(packages)
     done = {
-        Path(c.metadata["course"]["included_from"]).stem
+        f"{Path(c.metadata['course']['included_from']).parent.name}/{Path(c.metadata['course']['included_from']).name}"
         for c in out.cells
         if c.metadata.get("course", {}).get("included_from")
     }
     for cell in out.cells:
-        if cell.cell_type != "code" or "course_helpers" not in cell.source:
+        if cell.cell_type != "code" or not any(f"from {p}." in cell.source for p in packages):
             continue
         lines = []
         source_lines = iter(cell.source.split("\n"))
         for line in source_lines:
-            match = IMPORT_LINE.match(line)
+            match = pattern.match(line)
             if match:
                 if "(" in line and ")" not in line:  # a parenthesised, multi-line import list
                     for rest in source_lines:
                         if ")" in rest:
                             break
                 origin = f"{cell.metadata['course'].get('origin')}:{cell.metadata['course'].get('line')}"
-                lines.extend(_expand(root, match.group("name"), done, origin))
+                lines.extend(_expand(packages, match.group("package"), match.group("name"), done, origin))
             else:
                 lines.append(line)
         new_source = "\n".join(lines)

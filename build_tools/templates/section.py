@@ -1,6 +1,6 @@
 # ---
-# title: "A tiny fixture section"
-# short_title: "Fixture"
+# title: "A first section"
+# short_title: "First section"
 # essential: true
 # prerequisites: []
 # minutes: 15
@@ -8,10 +8,10 @@
 # ---
 
 # %% [markdown]
-# # A tiny fixture section
+# # A first section
 #
-# This section exists to exercise the build. It computes the mean squared error
-# $L = \frac{1}{n}\sum_i (x_i - y_i)^2$ and plots a line.
+# A starting point to edit: two small exercises on the mean squared error
+# $L = \frac{1}{n}\sum_i (x_i - y_i)^2$ and its absolute cousin, and a figure of noisy data.
 
 # %% tags=["parameters"]
 FAST = False
@@ -20,10 +20,9 @@ SEED = 0
 # %%
 import random
 
-import plotly.express as px
+import plotly.graph_objects as go
 
-from course_helpers.plots import SEQUENTIAL
-from course_helpers.results import save_results
+from coursepress.results import save_results
 
 random.seed(SEED)
 N_POINTS = 20 if FAST else 200
@@ -72,7 +71,8 @@ assert mae([], []) == 0.0, "empty lists have mae 0"
 # %% skip_grading=true
 xs = [random.random() for _ in range(N_POINTS)]
 ys = [x + random.gauss(0, 0.1) for x in xs]
-fig = px.scatter(x=xs, y=ys, color=ys, color_continuous_scale=SEQUENTIAL, title="Noisy copy of x")
+fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=ys, colorscale="Viridis")))
+fig.update_layout(title="Noisy copy of x", xaxis_title="x", yaxis_title="y")
 fig.show()
 
 # %% [markdown] only="solution"

@@ -1,6 +1,6 @@
 """Grader benchmark: `course grade` vs plain `nbgrader autograde` on the same notebooks.
 
-    .venv/bin/python -m grader.bench [--section 91] [--students 4] [--json out.json]
+    .venv/bin/python -m bench.grading [--section 91] [--students 4] [--json out.json]
 
 Section 1 of the course is used when it builds (`--section 1`), else one of the grader's fixture
 sections. Each student submits the solution (full marks expected everywhere), except one whose

@@ -27,10 +27,10 @@ Anthropic's *Towards Monosemanticity* model), 4 heads, n_ctx 128, a 4096-token v
 dictionaries (4096 latents, like their run "A/1") in the GPU recipe; the 2-core recipe trains 4x
 dictionaries (2048 latents), because 8x ones do not get enough data in CPU minutes (see `_CPU`).
 
-    python build_tools/lm_assets.py --scale full                 # the committed assets (2 CPU cores)
-    python build_tools/lm_assets.py --scale gpu --device cuda    # a bigger recipe for one GPU
-    python build_tools/lm_assets.py --scale toy --out /tmp/x     # seconds, no network (the test)
-    python build_tools/lm_assets.py --check                      # verify assets/lm/ checksums
+    lm-assets build                                  # the committed assets (preset `committed`, 2 CPU cores)
+    lm-assets build --preset one-gpu --device cuda    # a bigger recipe for one GPU
+    lm-assets build --preset smoke --out /tmp/x       # seconds, no network (the test)
+    lm-assets check                                   # verify assets/lm/ against its checksums
 """
 from __future__ import annotations
 
@@ -54,9 +54,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # course_helpers (imported lazily: `--check` needs no torch)
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]  # the course folder (this package lives in assets/lm_recipe)
 ASSET_DIR = REPO / "assets" / "lm"
 CACHE_DIR = REPO / ".course_cache" / "lm"
 EOT = "<|endoftext|>"  # separates documents and doubles as BOS; token id 0
@@ -176,11 +174,10 @@ _CPU = Scale(
     eval_batch=32,
 )
 SCALES = {
-    "full": _CPU,  # what `course assets` rebuilds: the committed assets
-    "cpu": _CPU,  # the same recipe under the name the committed training.json records
-    "gpu": _GPU,  # a bigger run for one GPU (a few minutes): 40x the model tokens, 170x the SAE activations
+    "committed": _CPU,  # what `lm-assets build` rebuilds: the committed assets, on 2 CPU cores
+    "one-gpu": _GPU,  # a bigger run for one GPU (a few minutes): 40x the model tokens, 170x the SAE activations
     # Seconds, no network: the end-to-end test.
-    "toy": Scale(
+    "smoke": Scale(
         TOY_SOURCES,
         heldout_per_mille=150,
         n_heldout_rows=16,
@@ -210,7 +207,7 @@ SCALES = {
 
 
 def log(msg: str) -> None:
-    print(f"[lm_assets {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    print(f"[lm-assets {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def quiet_transformer_lens() -> None:
@@ -743,7 +740,7 @@ def check_assets(asset_dir: str | Path = ASSET_DIR) -> list[str]:
     asset_dir = Path(asset_dir)
     manifest_path = asset_dir / "manifest.json"
     if not manifest_path.exists():
-        return [f"{manifest_path}: missing (run `course assets` to build the assets)"]
+        return [f"{manifest_path}: missing (run `lm-assets build` to build the assets)"]
     try:
         files = json.loads(manifest_path.read_text())["files"]
     except (ValueError, KeyError) as exc:
@@ -826,7 +823,7 @@ def write_assets(out_dir: Path, scale_name: str, scale: Scale, model, model_cfg:
 
 def build_assets(
     out_dir: str | Path = ASSET_DIR,
-    scale: str = "full",
+    scale: str = "committed",
     device: str | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
@@ -844,8 +841,8 @@ def build_assets(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(out_dir)
     s = SCALES[scale]
-    # cpu and full share the corpus and tokenizer (same sources); only the tokenized share differs.
-    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / ("toy" if scale == "toy" else "full")
+    # committed and one-gpu share the corpus and tokenizer (same sources); only the tokenized share differs.
+    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / ("smoke" if scale == "smoke" else "full")
     cache_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     record: dict = {"times_s": {}}
@@ -920,28 +917,3 @@ def build_assets(
         f"recovered(zero) {[round(metrics['loss_recovered_zero'][i], 3) for i in keep]}")
     log(f"assets written to {out_dir}")
     return record
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--out", type=Path, default=ASSET_DIR)
-    parser.add_argument("--cache", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=None)
-    parser.add_argument("--stages", choices=("all", "data", "train"), default="all")
-    parser.add_argument("--check", action="store_true", help="only verify the checksums of --out")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = check_assets(args.out)
-        for p in problems:
-            print(p)
-        print("assets OK" if not problems else f"{len(problems)} problem(s)")
-        return 1 if problems else 0
-    build_assets(args.out, args.scale, args.device, args.cache, args.seed, args.max_minutes, args.stages)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
