@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import uuid
 from typing import Callable, Iterator
 
@@ -25,11 +26,12 @@ def _relay(queue, on_cell: Callable, stop: threading.Event) -> threading.Thread:
     """Pass the workers' cell events to `on_cell` until `stop` is set and the queue is empty."""
     def run():
         while True:
-            try:
-                on_cell(tuple(queue.get(timeout=0.5)))
-            except TimeoutError:
-                if stop.is_set():
-                    return
+            finishing = stop.is_set()  # read first: a last drain after the stop is asked for
+            for event in queue.get(batch=True):  # what is there now, without waiting
+                on_cell(tuple(event))
+            if finishing:
+                return
+            time.sleep(0.2)
 
     thread = threading.Thread(target=run, name="build-cluster-progress", daemon=True)
     thread.start()
@@ -75,8 +77,6 @@ def execute_on_cluster(scheduler: str, runs: list[dict], threads: int | None = N
 
 def _wait_for_events(queue, limit: float = 5.0) -> None:
     """Give the relay a moment to empty the queue (events and results travel separately)."""
-    import time
-
     deadline = time.monotonic() + limit
     while queue.qsize() and time.monotonic() < deadline:
         time.sleep(0.05)
