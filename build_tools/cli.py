@@ -39,6 +39,8 @@ def build(
     no_site: bool = typer.Option(False, "--no-site", help="Only the notebooks, not the site."),
     jobs: int = typer.Option(None, "--jobs", "-j", min=1,
                              help="Notebooks executed side by side (default: one per core, each kernel given its share of the cores)."),
+    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                  help="Execute the notebooks on this Dask scheduler (tcp://HOST:8786), one task per notebook."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Split every section into notebooks, execute the solutions (cached) and build the site."""
@@ -47,7 +49,8 @@ def build(
 
     paths = Paths(root or find_root())
     try:
-        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console, jobs=jobs)
+        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console, jobs=jobs,
+                           scheduler=scheduler)
     except SourceError as err:
         _fail_on_source_errors(err)
     except ExecutionFailed as err:
