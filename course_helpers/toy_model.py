@@ -129,10 +129,8 @@ class Model(nn.Module):
     def forward(self, features: Float[Tensor, "... inst feats"]) -> Float[Tensor, "... inst feats"]:
         """h = W x in each instance, then x' = ReLU(W^T h + b_final). Leading dims are batch dims."""
         ### BEGIN SOLUTION
-        # W^T (W x) = (W^T W) x: the tiny [inst, feats, feats] product first, so the batch goes through
-        # one matrix product instead of two (and its backward through one instead of three).
-        gram = einops.einsum(self.W, self.W, "inst d_hidden feats_in, inst d_hidden feats_out -> inst feats_in feats_out")
-        out = einops.einsum(gram, features, "inst feats_in feats_out, ... inst feats_in -> ... inst feats_out")
+        hidden = einops.einsum(self.W, features, "inst d_hidden feats, ... inst feats -> ... inst d_hidden")
+        out = einops.einsum(self.W, hidden, "inst d_hidden feats, ... inst d_hidden -> ... inst feats")
         return F.relu(out + self.b_final)
         ### END SOLUTION
         ### BEGIN STUB
