@@ -18,6 +18,8 @@ $(STAMP): requirements.lock pyproject.toml tooling/pyproject.toml
 	$(PIP) install --quiet torch==2.13.0
 	# The tooling (coursepress, tooling/pyproject.toml) and the course that depends on it.
 	$(PIP) install --quiet -c requirements.lock -e "./tooling[test]" -e .
+	# A venv from before the split: upgrading the old one-package install removed its `course` script.
+	@test -x $(VENV)/bin/course || $(PIP) install --quiet --no-deps --force-reinstall -e ./tooling
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

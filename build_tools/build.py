@@ -17,8 +17,10 @@ from build_tools import pipeline
 from build_tools.atomic import write_notebook, write_text
 from build_tools.execute import cached_run, execute, run_key
 from build_tools.config import load_config
+from build_tools.progress import STOP, BuildProgress, drain, summary_table
 from build_tools.site import build_site, page_links
 from build_tools.source import Section, SourceError
+from build_tools.split.images import local_images
 from build_tools.validate import validate
 from build_tools.source import load_section
 
@@ -124,7 +126,7 @@ def default_jobs(n_to_run: int) -> int:
 
 def _run_one(kwargs: dict):
     """Worker-process entry: execute one notebook (a module-level function, so it pickles)."""
-    return kwargs["stem"], execute(**kwargs)
+    return kwargs["stem"], execute(**kwargs, on_cell=_EVENTS.put if _EVENTS is not None else None)
 
 
 def _durations_file(paths: Paths) -> Path:
@@ -133,7 +135,7 @@ def _durations_file(paths: Paths) -> Path:
 
 def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | None = None,
           site: bool = True, console: Console | None = None, force_site: bool = False,
-          jobs: int | None = None) -> BuildReport:
+          jobs: int | None = None, scheduler: str | None = None) -> BuildReport:
     console = console or Console()
     start = time.perf_counter()
     all_sections = load_all(section_files(paths))  # validate everything first: nothing half-written
@@ -185,18 +187,12 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     if todo:
         mode = "FAST" if fast else "full"
-        with console.status(f"[bold]executing {len(todo)} notebook(s)[/] ({mode} mode, {jobs} at a time)…"):
-            if jobs == 1:
-                finished = (_run_one(runs[stem]) for stem in todo)
-                _collect(finished, executed, durations, fast, console)
-            else:
-                # spawn: a clean interpreter per worker (forking a process that holds threads is unsafe).
-                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
-                try:
-                    futures = [pool.submit(_run_one, {**runs[stem], "threads": threads}) for stem in todo]
-                    _collect((f.result() for f in as_completed(futures)), executed, durations, fast, console)
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)  # a failure: let the others stop cleanly
+        where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
+        estimates = {stem: durations.get(_duration_key(stem, fast)) for stem in todo}
+        with BuildProgress(console, estimates) as progress:
+            progress.note(f"executing {len(todo)} notebook(s) ({mode} mode, {where})")
+            finished = _execute_todo([runs[stem] for stem in todo], jobs, threads, scheduler, progress)
+            _collect(finished, executed, durations, fast, progress)
         write_text(durations_path, json.dumps(durations, indent=1, sort_keys=True))
 
     # 3. Solution notebooks and pages, in section order.
@@ -221,6 +217,8 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
             report.site_built, report.site_message = build_site(paths.root, built, paths.dist, force=force_site)
         console.print(f"  {report.site_message}")
     report.seconds = time.perf_counter() - start
+    rows = [(s.stem, s.cached, s.seconds) for s in report.sections]
+    console.print(summary_table(rows, plain=not console.is_terminal))
     return report
 
 
@@ -235,10 +233,14 @@ def _tooling_digest() -> str:
 
 def _outputs_stamp(section: Section, key: str, context, tooling: str) -> str:
     """Everything a section's solution notebook and page are made from: the run (its cache key),
-    the source text (markdown too), the page links and titles, and the build tooling."""
+    the source text (markdown too) and the images it shows, the page links and titles, and the
+    build tooling."""
     digest = hashlib.sha256()
     digest.update(key.encode())
     digest.update(Path(section.path).read_bytes())
+    for image in local_images(section.nb, section.path):
+        digest.update(str(image).encode())
+        digest.update(image.read_bytes())
     # page_links holds a function of the config and stems (both in `context`): named, not addressed
     plain = lambda o: getattr(o, "__qualname__", None) if callable(o) else str(o)  # noqa: E731
     digest.update(json.dumps(context, sort_keys=True, default=plain).encode())
@@ -260,8 +262,45 @@ def _duration_key(stem: str, fast: bool) -> str:
     return f"{stem}:{'fast' if fast else 'full'}"
 
 
-def _collect(finished, executed: dict, durations: dict, fast: bool, console: Console) -> None:
+def _collect(finished, executed: dict, durations: dict, fast: bool, progress: BuildProgress) -> None:
     for stem, result in finished:
         executed[stem] = result
         durations[_duration_key(stem, fast)] = round(result.seconds, 1)
-        console.print(f"  {stem}: executed in {result.seconds:.1f} s")
+        progress.finished(stem, result.seconds)
+
+
+def _execute_todo(todo: list[dict], jobs: int, threads: int | None, scheduler: str | None,
+                  progress: BuildProgress):
+    """Yield (stem, Executed) as each notebook finishes: on a Dask cluster, in this process, or in
+    `jobs` worker processes that send their cell events back through a queue."""
+    if scheduler:
+        from build_tools.distributed import execute_on_cluster
+
+        # One BLAS thread per kernel: a worker may run several notebooks at once (bench/RESULTS.md).
+        yield from execute_on_cluster(scheduler, todo, threads=1, on_cell=progress.cell)
+        return
+    if jobs == 1:
+        for run in todo:
+            yield run["stem"], execute(**run, on_cell=progress.cell)
+        return
+    # spawn: a clean interpreter per worker (forking a process that holds threads is unsafe).
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    listener = drain(events, progress.cell)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(events,))
+    try:
+        futures = [pool.submit(_run_one, {**run, "threads": threads}) for run in todo]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failure: let the others stop cleanly
+        events.put(STOP)
+        listener.join()
+
+
+_EVENTS = None  # in a worker process: the queue its cell events go back on
+
+
+def _worker_init(events) -> None:
+    global _EVENTS
+    _EVENTS = events

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -42,6 +39,8 @@ def build(
     no_site: bool = typer.Option(False, "--no-site", help="Only the notebooks, not the site."),
     jobs: int = typer.Option(None, "--jobs", "-j", min=1,
                              help="Notebooks executed side by side (default: one per core, each kernel given its share of the cores)."),
+    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                  help="Execute the notebooks on this Dask scheduler (tcp://HOST:8786), one task per notebook."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
     """Split every section into notebooks, execute the solutions (cached) and build the site."""
@@ -50,7 +49,8 @@ def build(
 
     paths = Paths(root or find_root())
     try:
-        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console, jobs=jobs)
+        report = run_build(paths, fast=fast, only=_only((only or []) + (extra or [])), site=not no_site, console=console, jobs=jobs,
+                           scheduler=scheduler)
     except SourceError as err:
         _fail_on_source_errors(err)
     except ExecutionFailed as err:
@@ -132,24 +132,23 @@ def _check_links(html: Path, online: bool) -> None:
 
 @app.command()
 def serve(
-    port: int = typer.Option(8000, help="Port on 127.0.0.1."),
+    port: int = typer.Option(8000, help="Port on 127.0.0.1 (0: any free port)."),
+    watch: bool = typer.Option(False, "--watch", help="Rebuild when a source, helper or book page is saved "
+                               "(cached, as `course build`) and reload the open pages."),
+    fast: bool = typer.Option(False, "--fast", help="With --watch: rebuild in FAST mode (as `course build --fast`)."),
     root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
 ):
-    """Serve the built site on http://127.0.0.1:PORT (run `course build` first)."""
+    """Serve the built site on http://127.0.0.1:PORT (run `course build` first, or use --watch)."""
     from build_tools.build import Paths, find_root
+    from build_tools.config import load_config
+    from build_tools.watch import serve as run_server
 
-    html = Paths(root or find_root()).book / "_build" / "html"
-    if not (html / "index.html").exists():
-        console.print("[red]no built site: run `course build` (or `course build --fast`) first[/]")
-        raise typer.Exit(1)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    console.print(f"serving {html} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
-    sys.stdout.flush()
+    paths = Paths(root or find_root())
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        run_server(paths, port, console, watch=watch, fast=fast, helpers=load_config(paths.root).helpers)
+    except FileNotFoundError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -224,6 +223,44 @@ def new(
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2)
     console.print(f"created {path}; try `course check --fast --only {path.stem[:2]}`")
+
+
+@app.command("import")
+def import_notebooks(
+    notebooks: List[Path] = typer.Argument(..., help="nbgrader source notebooks, plain or jupytext notebooks."),
+    out: Path = typer.Option(None, "--out", help="Section file to write (one notebook only; default: "
+                             "source_exercises/NN_<notebook name>.py with the next free number)."),
+    force: bool = typer.Option(False, "--force", help="Replace a section file that exists."),
+    root: Path = typer.Option(None, "--root", help="Course folder (default: found from the current folder)."),
+):
+    """Turn notebooks into section source files; report every cell that could not be mapped one to one."""
+    from build_tools.build import Paths, find_root
+    from build_tools.importer import ImportError_, import_notebook, next_path
+
+    if out is not None and len(notebooks) > 1:
+        console.print("[red]--out names one section file: import one notebook at a time with it[/]")
+        raise typer.Exit(2)
+    sources = Paths(root or find_root()).sources if out is None else None
+    reports, written = [], []
+    try:
+        for notebook in notebooks:
+            target = out or next_path(sources, notebook.stem, written)
+            reports.append(import_notebook(notebook, target, force=force))
+            written.append(target)
+    except ImportError_ as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
+    for report in reports:
+        print(f"wrote {report.written} from {report.source}"
+                      + (f" and {len(report.images)} image(s)" if report.images else ""))
+        for issue in report.unmapped:
+            print(f"  not mapped: {issue}")  # plain print: a path must never be wrapped
+        for issue in report.notes:
+            print(f"  note: {issue}")
+        for problem in report.problems:
+            print(f"  problem: {problem}")
+    if any(r.problems for r in reports):
+        raise typer.Exit(1)
 
 
 from grader.cli import grade as _grade  # noqa: E402  (the grader's commands live beside it)

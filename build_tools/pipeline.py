@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from build_tools.source import Section
 from build_tools.split import (
-    add_nbgrader_metadata, add_setup_cell, assign_ids, clear_manual_answers, finalize, inline_helpers, make_page,
+    add_nbgrader_metadata, add_setup_cell, assign_ids, clear_manual_answers, embed_images, finalize, inline_helpers, make_page,
     render_code, render_exercise_headers, render_folds, select_cells,
 )
 
@@ -29,6 +29,7 @@ def exercise_notebook(section: Section):
     nb = _common(section, "exercise")
     nb = render_folds(nb, "details")
     nb = render_code(nb, solutions="stub", hidden="drop")
+    nb = embed_images(nb, section.path, "attachment")
     nb = clear_manual_answers(nb)
     nb = add_nbgrader_metadata(nb)
     return finalize(nb, _section_meta(section))
@@ -39,6 +40,7 @@ def grader_source_notebook(section: Section):
     nb = _common(section, "grader")
     nb = render_folds(nb, "details")
     nb = render_code(nb, solutions="markers", hidden="markers")
+    nb = embed_images(nb, section.path, "attachment")
     nb = add_nbgrader_metadata(nb)
     return finalize(nb, _section_meta(section))
 
@@ -53,11 +55,13 @@ def run_notebook(section: Section):
 def solution_notebook(executed, section: Section):
     nb = select_cells(executed, "solution")
     nb = render_folds(nb, "details")
+    nb = embed_images(nb, section.path, "attachment")
     return finalize(nb, _section_meta(section))
 
 
 def page_notebook(executed, section: Section, links: dict, titles: dict):
     nb = select_cells(executed, "page")
     nb = render_folds(nb, "dropdown")
+    nb = embed_images(nb, section.path, "data-uri")
     nb = make_page(nb, section.stem, section.meta, links, titles)
     return finalize(nb, _section_meta(section))

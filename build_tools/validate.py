@@ -57,6 +57,14 @@ def _check_parameters(cell, problems: list[str]) -> None:
         problems.append(f"{where(cell)}: the parameters cell must assign SEED = <int>")
 
 
+def _check_points(head: str, opts: dict, when_missing: str, problems: list[str]) -> None:
+    points = opts.get("points")
+    if points is None:
+        problems.append(f"{head}: {when_missing}")
+    elif isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+        problems.append(f"{head}: points must be a positive number (got {points!r})")
+
+
 def _check_options(cell, problems: list[str]) -> None:
     opts = cell.metadata["course"]
     head = f"{opts['origin']}:{opts['header_line']}"
@@ -81,11 +89,7 @@ def _check_options(cell, problems: list[str]) -> None:
             problems.append(f"{head}: test= belongs on a code cell")
         if not isinstance(opts["test"], str) or not ID_PATTERN.match(opts["test"]):
             problems.append(f"{head}: test name {opts['test']!r} must be letters, digits, '-' or '_'")
-        points = opts.get("points")
-        if points is None:
-            problems.append(f"{head}: graded test cell {opts['test']!r} has no points (add points=N)")
-        elif isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
-            problems.append(f"{head}: points must be a positive number (got {points!r})")
+        _check_points(head, opts, f"graded test cell {opts['test']!r} has no points (add points=N)", problems)
         if "only" in opts:
             problems.append(f"{head}: a graded test cell cannot be only={opts['only']!r}")
     elif "points" in opts and not is_manual_cell(opts):
@@ -125,11 +129,7 @@ def _check_manual(cell, problems: list[str]) -> None:
     for key in ("test", "exercise", "only", "skip_grading", "include"):
         if key in opts:
             problems.append(f"{head}: {key}= cannot go with {kind}=true")
-    points = opts.get("points")
-    if points is None:
-        problems.append(f"{head}: a {kind}=true cell needs points=N (what a human grader can give)")
-    elif isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
-        problems.append(f"{head}: points must be a positive number (got {points!r})")
+    _check_points(head, opts, f"a {kind}=true cell needs points=N (what a human grader can give)", problems)
     if "id" not in opts:
         problems.append(f"{head}: a {kind}=true cell needs id=NAME (its grade id in the gradebook; keep it "
                         "stable across edits so that grades already given stay attached)")

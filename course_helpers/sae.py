@@ -46,6 +46,8 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from course_helpers.training import adam, threads_for
+
 
 @dataclass
 class SAEConfig:
@@ -375,7 +377,7 @@ def train_sae(
         raise ValueError(f"resample must be None, 'simple' or 'advanced', got {resample!r}")
     if resample is not None and dead_window >= resample_every:
         raise ValueError(f"dead_window ({dead_window}) must be shorter than resample_every ({resample_every})")
-    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    optimizer = adam(sae.parameters(), lr=lr)  # fused: one kernel updates every parameter
     history: deque[Tensor] = deque(maxlen=dead_window)  # frac_active of the last dead_window steps
     keys = ["step", "l0", "l2_loss", "fve", "dead_frac", "frac_active", "resampled"]
     keys += ["W_enc", "W_dec"] if snapshot_weights else []
@@ -386,59 +388,60 @@ def train_sae(
 
     last_resample = steps if resample_until is None else resample_until
     bar = tqdm(range(steps), file=sys.stdout, mininterval=1.0, disable=not progress)
-    for step in bar:
-        if resample is not None and step > 0 and step % resample_every == 0 and step <= last_resample:
-            dead = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
-            if duplicate_cos is not None:  # the weaker of two latents that write the same direction
-                dead |= find_duplicate_latents(sae, duplicate_cos)
-            if max_resampled_per_inst is not None:  # the rest wait for the next event
-                dead &= dead.long().cumsum(dim=-1) <= max_resampled_per_inst
-            if dead.any():
-                if resample == "simple":
-                    resample_simple(sae, dead, neuron_resample_scale, optimizer)
-                else:
-                    resample_advanced(sae, sample_h(batch_size), dead, neuron_resample_scale, optimizer)
-                resampled |= dead
-                # A rewritten latent starts a fresh record: it must get a whole window to prove itself.
-                for past in history:
-                    past[dead] = float("nan")
+    with threads_for(batch_size * cfg.n_inst * max(cfg.d_sae, cfg.d_in)):
+        for step in bar:
+            if resample is not None and step > 0 and step % resample_every == 0 and step <= last_resample:
+                dead = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
+                if duplicate_cos is not None:  # the weaker of two latents that write the same direction
+                    dead |= find_duplicate_latents(sae, duplicate_cos)
+                if max_resampled_per_inst is not None:  # the rest wait for the next event
+                    dead &= dead.long().cumsum(dim=-1) <= max_resampled_per_inst
+                if dead.any():
+                    if resample == "simple":
+                        resample_simple(sae, dead, neuron_resample_scale, optimizer)
+                    else:
+                        resample_advanced(sae, sample_h(batch_size), dead, neuron_resample_scale, optimizer)
+                    resampled |= dead
+                    # A rewritten latent starts a fresh record: it must get a whole window to prove itself.
+                    for past in history:
+                        past[dead] = float("nan")
 
-        h = sample_h(batch_size)
-        ### BEGIN SOLUTION
-        out = sae(h)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        sae.remove_parallel_decoder_grad()
-        optimizer.step()
-        sae.normalize_decoder()
-        frac_active = einops.reduce((out.z > 0).float(), "batch inst d_sae -> inst d_sae", "mean").detach()
-        ### END SOLUTION
-        ### BEGIN STUB
-        # out = ...
-        # # one optimizer step (with remove_parallel_decoder_grad), then renormalise the decoder
-        # frac_active = ...  # [inst d_sae], fraction of the batch on which each latent fired
-        ### END STUB
-        history.append(frac_active)
-        active_sum += frac_active
-        active_count += 1
+            h = sample_h(batch_size)
+            ### BEGIN SOLUTION
+            out = sae(h)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            sae.remove_parallel_decoder_grad()
+            optimizer.step()
+            sae.normalize_decoder()
+            frac_active = einops.reduce((out.z > 0).float(), "batch inst d_sae -> inst d_sae", "mean").detach()
+            ### END SOLUTION
+            ### BEGIN STUB
+            # out = ...
+            # # one optimizer step (with remove_parallel_decoder_grad), then renormalise the decoder
+            # frac_active = ...  # [inst d_sae], fraction of the batch on which each latent fired
+            ### END STUB
+            history.append(frac_active)
+            active_sum += frac_active
+            active_count += 1
 
-        if step % log_every == 0 or step == steps - 1:
-            metrics = sae_metrics(h, out)
-            dead_now = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
-            log["step"].append(torch.tensor(step))
-            for key in ("l0", "l2_loss", "fve"):
-                log[key].append(metrics[key])
-            log["dead_frac"].append(dead_now.float().mean(-1))
-            log["frac_active"].append(active_sum / active_count)
-            log["resampled"].append(resampled.clone())
-            if snapshot_weights:
-                log["W_enc"].append(sae.W_enc.detach().clone())
-                log["W_dec"].append(sae.W_dec.detach().clone())
-            resampled.zero_()
-            active_sum, active_count = torch.zeros_like(active_sum), 0
-            bar.set_postfix(
-                loss=f"{out.loss.item() / cfg.n_inst:.4g}",
-                l0=f"{metrics['l0'].mean():.2f}",
-                dead=f"{dead_now.float().mean():.0%}",
-            )
+            if step % log_every == 0 or step == steps - 1:
+                metrics = sae_metrics(h, out)
+                dead_now = find_dead_latents(torch.stack(list(history)), dead_window, dead_threshold)
+                log["step"].append(torch.tensor(step))
+                for key in ("l0", "l2_loss", "fve"):
+                    log[key].append(metrics[key])
+                log["dead_frac"].append(dead_now.float().mean(-1))
+                log["frac_active"].append(active_sum / active_count)
+                log["resampled"].append(resampled.clone())
+                if snapshot_weights:
+                    log["W_enc"].append(sae.W_enc.detach().clone())
+                    log["W_dec"].append(sae.W_dec.detach().clone())
+                resampled.zero_()
+                active_sum, active_count = torch.zeros_like(active_sum), 0
+                bar.set_postfix(
+                    loss=f"{out.loss.item() / cfg.n_inst:.4g}",
+                    l0=f"{metrics['l0'].mean():.2f}",
+                    dead=f"{dead_now.float().mean():.0%}",
+                )
     return {key: torch.stack(values).cpu() for key, values in log.items()}

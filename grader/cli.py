@@ -136,6 +136,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             subs = regrade.submissions(out, spec.stem, journal, plan.students)
         else:
             subs = intake.discover(Path(submissions), spec.stem, setup.zone)
+            term.roster_ids(subs, setup.roster)
     except regrade.RegradeError as exc:
         console.print(f"[red]{exc}[/]")
         return EXIT_USAGE
@@ -153,7 +154,9 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
         scheduler=scheduler, unsafe=bool(unsafe_no_sandbox))
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
     mode = "UNSAFE, no sandbox" if unsafe_no_sandbox else "bubblewrap sandbox"
-    console.print(f"Grading [bold]{spec.stem}[/] ({spec.max_score:g} points, {len(spec.tests)} graded tests): "
+    by_hand = sum(ledger.manual_points(spec).values())
+    manual_note = f" + {by_hand:g} graded by hand" if by_hand else ""
+    console.print(f"Grading [bold]{spec.stem}[/] ({spec.max_score:g} points{manual_note}, {len(spec.tests)} graded tests): "
                   f"{len(subs)} submission(s) on {where}, {mode}")
 
     # SIGTERM behaves like Ctrl-C: sandboxes are killed, finished students stay recorded.
@@ -173,6 +176,7 @@ def _grade(section, submissions, out, workers, scheduler, cell_timeout, timeout,
             result = runner.grade_batch(spec, subs, settings, on_progress=tick)
         if plan is not None:
             regrade.settle(spec, settings.db_url, export.Journal(out, spec.stem), plan)
+        term.register_people(settings.db_url, setup.roster)
         class_rows = ledger.export_all(spec, settings.db_url, out, setup)
     except autograde.SubmissionError as exc:
         console.print(f"[red]{exc}[/]")
@@ -260,9 +264,12 @@ def report(
 
 def _exit(code: int) -> int:
     """Invoked as a command: make the exit code the process's; called from Python: return it."""
-    import click
+    try:  # typer >= 0.29 runs commands under its own copy of click, whose context is the one set
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
-    if click.get_current_context(silent=True) is not None and code:
+    if get_current_context(silent=True) is not None and code:
         raise typer.Exit(code)
     return code
 
@@ -296,10 +303,8 @@ def _summary(spec, result, settings) -> None:
 
 def main() -> None:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(grade)
-    app.command()(regrade)
-    app.command()(report)
-    app()
+    app.command()(grade)  # one command: `python -m grader.cli SECTION SUBMISSIONS --out DIR`
+    app()  # regrade and report are `course regrade` / `course report`
 
 
 if __name__ == "__main__":

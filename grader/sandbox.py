@@ -23,7 +23,7 @@ import time
 from . import pool
 from .bwrap import GRADER_DIR, WORKDIR, bwrap_argv, sandbox_env, sandbox_problem  # noqa: F401 - API
 from .limits import Limits
-from .pool import WarmSandbox  # noqa: F401 - API
+from .pool import WarmSandbox, kill_all_live  # noqa: F401 - API
 from .protocol import Job, encode_job, parse_verdict
 from .streams import EventReader, SandboxRun, keep_tail
 from .watchdog import Watchdog

@@ -73,6 +73,12 @@ class SectionSpec:
     data: list[DataBind] = field(default_factory=list)  # those folders, resolved (`resolve_data`)
 
     @property
+    def hand_graded_ids(self) -> list[str]:
+        """Manually graded answers (code or markdown) and tasks: scored in formgrader, never here."""
+        return [_grade_id(c) for c in self.release.cells
+                if _nbg(c).get("task") or (_nbg(c).get("grade") and _nbg(c).get("solution"))]
+
+    @property
     def max_score(self) -> float:
         return float(sum(t.points for t in self.tests.values()))
 
@@ -228,8 +234,9 @@ def read_section_spec(release_path: Path, source_path: Path) -> SectionSpec:
             skeleton.append(SkeletonCell("param", cell.get("id") or f"cell-{len(skeleton)}", cell.source))
         else:
             skeleton.append(SkeletonCell("instructor", cell.get("id") or f"cell-{len(skeleton)}", cell.source, skip))
-    if not tests:
-        raise SectionError(f"{release_path} has no graded test cells (nbgrader metadata missing?)")
+    graded_by_hand = [c for c in release.cells if _nbg(c).get("task") or (_nbg(c).get("grade") and _nbg(c).get("solution"))]
+    if not tests and not graded_by_hand:
+        raise SectionError(f"{release_path} has no graded cells (nbgrader metadata missing?)")
     # A test cell that lives only in the source would be lost: refuse rather than under-grade.
     missing = set(src_tests) - set(tests)
     if missing:

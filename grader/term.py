@@ -107,6 +107,46 @@ def keep_submissions(out: Path, stem: str, subs) -> None:
             atomic_write(folder / f"{disk_name(sub.student)}.ipynb", nbformat.writes(sub.nb))
 
 
+def roster_ids(subs, roster) -> None:
+    """Grade each submission under its roster id: a folder named after a student's e-mail, login or
+    exact name becomes that student's id (the folder name stays in the submission's source).
+    Two submissions for one student keep their own ids, and are reported."""
+    if roster is None:
+        return
+    taken = {sub.student for sub in subs}
+    for sub in subs:
+        person = roster.match(sub.student)
+        if person is None or person.id == sub.student:
+            continue
+        if person.id in taken:
+            sub.notes.append(f"{sub.student!r} names the same student as another submission ({person.id}): "
+                             "graded under its own name")
+            continue
+        taken.discard(sub.student)
+        sub.student = person.id
+        taken.add(person.id)
+
+
+def register_people(db_url: str, roster) -> None:
+    """Every rostered student in the gradebook with their names and e-mail, exactly as the roster
+    spells them (what `nbgrader db student import` does), so formgrader lists the whole class."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    if roster is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(db_url) as gb:
+            for person in roster.people.values():
+                last, _, first = person.sortable_name.partition(",")
+                if not first:  # a plain roster: "First Last"
+                    first, _, last = person.name.rpartition(" ")
+                gb.update_or_create_student(person.id, first_name=first.strip() or None,
+                                            last_name=last.strip() or None, email=person.email or None)
+
+
 def print_class_summary(console, rows: list[dict]) -> None:
     def names(predicate):
         return ", ".join(r["student"] for r in rows if predicate(r)) or "none"

@@ -24,8 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 STEM = "92_term"
 HONEST = {
-    "solution-double": "def double(x):\n    return 2 * x\n",
-    "solution-square": "def square(x):\n    return x * x\n",
+    **S.HONEST_TERM,
     "describe": "def describe(x):\n    return f'{x}: {double(x)}, {square(x)}'\n",
 }
 CONFIG = """\
@@ -128,6 +127,17 @@ def test_every_rostered_student_has_a_row_and_unknown_ones_are_flagged(graded):
     assert rows["102"]["needs_manual_grading"] == "describe plot_task" and rows["102"]["explain_square"] == "0"
 
 
+def test_the_gradebook_knows_every_rostered_student_by_name(graded):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}") as gb:
+        people = {s.id: (s.first_name, s.last_name) for s in gb.students}
+        with_submission = sorted(s.student.id for s in gb.find_assignment(STEM).submissions)
+    assert people["102"] == ("Zoë", "Ñúñez") and people["106"] == ("Person", "Missing")
+    assert people["999"] == (None, None)  # not on the roster: graded under its Canvas id
+    assert with_submission == ["101", "102", "103", "104", "105", "999"]
+
+
 def test_canvas_export_every_row(graded):
     assert read_csv(graded["out"] / "canvas.csv") == [
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Term fixture 92_term (4711)"],
@@ -159,6 +169,24 @@ def test_feedback_shows_the_penalty_and_pending_manual_grading(graded):
     assert "describe (3 points): needs manual grading (not graded yet)" in page
     extended = (graded["out"] / "feedback" / "104.html").read_text()
     assert "On time (submitted 2026-10-07 12:00 CEST, extended due 2026-10-08 23:59 CEST)" in extended
+
+
+def test_formgrader_finds_the_answers_waiting_for_a_person(graded):
+    """What formgrader's Manual Grading pages read: nbgrader's API on our course folder and gradebook,
+    and the autograded notebook it renders for each submission."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course = graded["course"]
+    coursedir = CourseDirectory(root=str(course), db_url=f"sqlite:///{course / 'gradebook.db'}")
+    api = NbGraderAPI(coursedir=coursedir)
+    waiting = {s["student"]: s["needs_manual_grade"] for s in api.get_notebook_submissions(STEM, STEM)}
+    assert set(waiting) == {"101", "102", "103", "104", "105", "999"} and all(waiting.values())
+    ada = next(s for s in api.get_student_submissions("101") if s["name"] == STEM)
+    assert (ada["first_name"], ada["last_name"], ada["max_score"]) == ("Ada", "Lovelace", 9.0)
+    for student in waiting:
+        folder = coursedir.format_path(coursedir.autograded_directory, student, STEM)
+        assert (Path(folder) / f"{STEM}.ipynb").is_file()
 
 
 def test_a_manual_score_entered_through_nbgraders_api_reaches_the_export(graded):
@@ -225,9 +253,9 @@ def test_class_report_renders_offline_in_chromium(graded):
 
 def test_report_statistics(graded):
     from grader import ledger, report, term
-    from grader.section import find_section_files, load_section
+    from grader.section import find_section_files, read_section_spec
 
-    spec = load_section(*find_section_files("92", graded["course"])[1:])
+    spec = read_section_spec(*find_section_files("92", graded["course"])[1:])
     setup = term.setup(spec, graded["tmp"] / "roster.csv", None, graded["tmp"] / "_config.yml")
     rows = ledger.rows(spec, f"sqlite:///{graded['course'] / 'gradebook.db'}", graded["out"], setup)
     stats = {s["test"]: (s["students"], s["passed"], s["public_passed"]) for s in report.test_stats(rows, spec.test_ids)}

@@ -141,3 +141,14 @@ def test_an_exercise_graded_only_by_hand_is_complete(tmp_path):
     assert problems_for(tmp_path, GOOD + MANUAL) == []
     without = MANUAL.replace('manual=true points=2 id="explain_mse"', "").split("# %% manual=true")[0]
     assert any("has no graded test cell" in p for p in problems_for(tmp_path / "b", GOOD + without))
+
+
+def test_course_check_runs_no_manual_cell_as_a_test(tmp_path):
+    from build_tools.check import check_section
+
+    section = load_section(write_section(tmp_path, GOOD + MANUAL))
+    result = check_section(section, fast=True)
+    assert [t.name for t in result.tests] == ["test_mse", "test_mae"]
+    assert all(t.solution_ok and t.stub_fails for t in result.tests), [(t.name, t.solution_message, t.stub_message) for t in result.tests]
+    assert result.manual == [("explain_mse", 2), ("describe_errors", 3), ("compare_task", 1)]
+    assert result.ok and result.problems == []

@@ -23,10 +23,7 @@ from grader.roster import disk_name  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 STEM = "92_term"
-HONEST = {
-    "solution-double": "def double(x):\n    return 2 * x\n",
-    "solution-square": "def square(x):\n    return x * x\n",
-}
+HONEST = S.HONEST_TERM
 GOOD_HIDDEN, BAD_HIDDEN = "assert square(-4) == 16", "assert square(-4) == -16"
 
 
@@ -88,9 +85,9 @@ def test_a_fixed_test_cell_is_regraded_and_only_its_scores_move(graded):
         gb.find_grade("describe", STEM, STEM, "alice").manual_score = 2.5
         gb.db.commit()
     set_hidden(graded["course"], GOOD_HIDDEN)  # the fix
-    from grader.section import find_section_files, load_section
+    from grader.section import find_section_files, read_section_spec
 
-    spec = load_section(*find_section_files("92", graded["course"])[1:])
+    spec = read_section_spec(*find_section_files("92", graded["course"])[1:])
     assert R.changed_tests(spec, db) == ["test_square"]
 
     assert regrade("92", out=out, course_dir=graded["course"], cell_timeout=30, timeout=120,
