@@ -145,8 +145,10 @@ def fit_titles(fig_dict: dict, width: int) -> dict:
     if text and not (isinstance(layout.get("title"), dict) and "y" in layout["title"]):
         title = layout.get("title")
         height = layout.get("height") or 450  # (a figure without a height is drawn 450 px high)
+        # plotly lifts a title of several lines by about 15 px above its anchor (measured in Chromium)
+        drop = 12 + (15 if title_lines > 1 else 0)
         layout["title"] = {**(title if isinstance(title, dict) else {"text": text}),
-                           "y": round(1 - 12 / height, 4), "yref": "container", "yanchor": "top"}
+                           "y": round(1 - drop / height, 4), "yref": "container", "yanchor": "top"}
     out = {**fig_dict, "layout": layout}
     if fig_dict.get("frames") and layout.get("title") is not title:  # frames restate the title
         first_line = "<br>".join(_wrap(str(text).partition("<br>")[0], width - 30, TITLE_PX))

@@ -216,7 +216,7 @@ def test_previous_next_page_contents_and_prerequisite_links(site, tabs):
     # Previous/next follow the table of contents: landing → section 1 → section 2 → the guides.
     prev_href = page.locator("a.left-prev").get_attribute("href")
     next_href = page.locator("a.right-next").get_attribute("href")
-    assert prev_href.endswith("01_fixture.html") and next_href.endswith("writing-a-section.html"), (prev_href, next_href)
+    assert prev_href.endswith("01_fixture.html") and next_href.endswith("guide-students.html"), (prev_href, next_href)
     for href in (prev_href, next_href):
         assert page.request.get(f"{base}/generated/{href}").ok, href
     page.click("a.left-prev")
