@@ -154,10 +154,11 @@ def build(paths: Paths, fast: bool, only: list[str] | None = None, seed: int | N
     stamps_path = paths.dist / ".cache" / "outputs.json"
     stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
     tooling = _tooling_digest()  # once per build: the same for every section
+    runtime = _runtime_digest()  # what every kernel loads at start-up (coursepress.plots): part of each run's key
     for section in chosen:
         split_section(section, paths)
         data = course.data_for(section.data)  # new data files: run it again
-        lock_text = paths.lock_text + "".join(f"\n{d.name}:{d.digest()}" for d in data)
+        lock_text = paths.lock_text + runtime + "".join(f"\n{d.name}:{d.digest()}" for d in data)
         runs[section.stem] = dict(
             nb=pipeline.run_notebook(section), stem=section.stem, section_number=section.number,
             parameters=params, lock_text=lock_text, cache_dir=paths.dist / ".cache" / "execute",
@@ -229,6 +230,17 @@ def _tooling_digest() -> str:
         if tool.is_file() and tool.suffix in (".py", ".md", ".txt", ".html", ".css", ".js", ".yml"):
             digest.update(tool.read_bytes())
     return digest.hexdigest()
+
+
+def _runtime_digest() -> str:
+    """The coursepress modules a kernel may load without the notebook's code showing it (the
+    offline renderer comes in through an IPython startup script): a new renderer re-draws figures."""
+    import coursepress
+
+    digest = hashlib.sha256()
+    for module in sorted(Path(coursepress.__file__).resolve().parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return f"\ncoursepress:{digest.hexdigest()[:16]}"
 
 
 def _outputs_stamp(section: Section, key: str, context, tooling: str) -> str:
